@@ -1,0 +1,126 @@
+// Package batch is the invitation pipeline: it streams input rows through a
+// rate-limited worker pool and decides, row by row, whether to send.
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// State is the state of a user invitation as the API reports it.
+type State string
+
+// The invitation states of the API, plus StateNone for "no invitation
+// visible" (none exists, or the account is too new to be listed).
+const (
+	StateNone        State = "NONE"
+	StateNotYetSent  State = "NOT_YET_SENT"
+	StateInvited     State = "INVITED"
+	StateAccepted    State = "ACCEPTED"
+	StateDeclined    State = "DECLINED"
+	StateUnspecified State = "STATE_UNSPECIFIED"
+)
+
+// Invitation is what the pipeline needs to know of a UserInvitation.
+type Invitation struct {
+	Email     string // lower-case address, as in the resource name
+	State     State
+	MailsSent int64
+	Updated   time.Time // zero when the API gave none
+}
+
+// API is the part of customers.userinvitations the pipeline uses. Every
+// method makes exactly one request: retries and rate limiting are the
+// pipeline's job. Errors that the pipeline branches on are *APIError.
+type API interface {
+	// IsInvitable reports whether the address can be invited.
+	IsInvitable(ctx context.Context, email string) (bool, error)
+	// Get returns the invitation of an address; an *APIError of KindNotFound
+	// means none is visible.
+	Get(ctx context.Context, email string) (Invitation, error)
+	// Send creates the invitation if needed and emails it.
+	Send(ctx context.Context, email string) error
+	// Cancel cancels an INVITED invitation.
+	Cancel(ctx context.Context, email string) error
+	// List calls fn with each page of the customer's invitations whose
+	// state is one of states (all states when empty). It stops at the first
+	// error fn returns.
+	List(ctx context.Context, states []State, fn func([]Invitation) error) error
+}
+
+// Kind classifies an API failure by what the caller should do about it.
+type Kind int
+
+// The kinds of API failure.
+const (
+	// KindPermanent: the request was refused for this row (400, other 4xx);
+	// retrying will not help.
+	KindPermanent Kind = iota
+	// KindRetryable: a transient failure (429, 408, 5xx, connection error,
+	// rate-limit 403); retry after a delay.
+	KindRetryable
+	// KindNotFound: 404; for Get it means no invitation is visible.
+	KindNotFound
+	// KindPrecondition: 400 FAILED_PRECONDITION; for Send it means the
+	// account cannot be invited.
+	KindPrecondition
+	// KindUnauthenticated: 401; retried once after a credential refresh,
+	// then fatal.
+	KindUnauthenticated
+	// KindFatal: a problem of credentials, permissions or configuration
+	// that every later request would hit too; the run stops.
+	KindFatal
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindPermanent:
+		return "permanent"
+	case KindRetryable:
+		return "retryable"
+	case KindNotFound:
+		return "not_found"
+	case KindPrecondition:
+		return "precondition"
+	case KindUnauthenticated:
+		return "unauthenticated"
+	case KindFatal:
+		return "fatal"
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
+
+// APIError is a classified API failure.
+type APIError struct {
+	Kind Kind
+	// Code is the HTTP status, 0 for a transport failure.
+	Code int
+	// Status is the google.rpc status name (RESOURCE_EXHAUSTED...), if any.
+	Status string
+	// Reason is the ErrorInfo reason (RATE_LIMIT_EXCEEDED...), if any.
+	Reason string
+	// RetryAfter is the server's minimum delay before a retry (RetryInfo or
+	// Retry-After), zero if it gave none.
+	RetryAfter time.Duration
+	// Ambiguous is set when the request may have reached the server and
+	// taken effect although no success came back (a timeout, a reset after
+	// the request was written, a 5xx). Only meaningful for Send and Cancel.
+	Ambiguous bool
+	// Msg is a human-readable description, safe to log and to put in a
+	// report: it never holds credentials.
+	Msg string
+}
+
+func (e *APIError) Error() string { return e.Msg }
+
+// KindOf returns the kind of err: the Kind of an *APIError in its chain,
+// KindPermanent for any other error.
+func KindOf(err error) Kind {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Kind
+	}
+	return KindPermanent
+}
