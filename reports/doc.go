@@ -1,0 +1,3 @@
+// Package reports writes what a run leaves behind: reports, summaries, the
+// checkpoint and the ledger.
+package reports

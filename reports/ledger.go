@@ -1,0 +1,503 @@
+package reports
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/invitebatch/invitebatch/batch"
+)
+
+// The ledger is a journal of lines
+//
+//	<unix nanos> <status word> <normalised email>
+//
+// in the order they were recorded; the last line for an address is what the
+// ledger knows of it. In memory the Ledger keeps only an index from a 64-bit
+// hash of each address to the status and time (in seconds) of its last line,
+// about 30 bytes per address: a million addresses load in well under a second
+// into some 30 MB.
+//
+// Two addresses whose hashes collide share one index entry, so the tool may
+// believe it already acted on an address it never emailed (and report it
+// already_invited), but never the reverse: a collision can prevent a send,
+// never cause a second one. With 64-bit FNV-1a the odds for a million
+// addresses are about 1 in 37 million.
+
+var ledgerWords = [...]string{
+	batch.LedgerNone:         "",
+	batch.LedgerSendIntent:   "send_intent",
+	batch.LedgerSent:         "sent",
+	batch.LedgerNotSent:      "not_sent",
+	batch.LedgerUnconfirmed:  "unconfirmed",
+	batch.LedgerCancelIntent: "cancel_intent",
+	batch.LedgerCancelled:    "cancelled",
+}
+
+// LedgerStatusWord returns the ledger file's word for s, e.g. "send_intent",
+// for `invitebatch ledger show`; "" for LedgerNone or an unknown status.
+func LedgerStatusWord(s batch.LedgerStatus) string {
+	if int(s) < len(ledgerWords) {
+		return ledgerWords[s]
+	}
+	return ""
+}
+
+func parseLedgerStatus(b []byte) (batch.LedgerStatus, bool) {
+	switch string(b) { // no allocation: the compiler compares in place
+	case "send_intent":
+		return batch.LedgerSendIntent, true
+	case "sent":
+		return batch.LedgerSent, true
+	case "not_sent":
+		return batch.LedgerNotSent, true
+	case "unconfirmed":
+		return batch.LedgerUnconfirmed, true
+	case "cancel_intent":
+		return batch.LedgerCancelIntent, true
+	case "cancelled":
+		return batch.LedgerCancelled, true
+	}
+	return batch.LedgerNone, false
+}
+
+// LedgerRecord is one line of the ledger, as Each reports it.
+type LedgerRecord struct {
+	Email  string // normalised
+	Status batch.LedgerStatus
+	Time   time.Time
+}
+
+// LedgerOptions configure OpenLedger.
+type LedgerOptions struct {
+	// ReadOnly neither locks nor writes (for --dry-run and inspection); a
+	// missing ledger reads as empty.
+	ReadOnly bool
+	// NoSync skips fsync; for tests only.
+	NoSync bool
+	// Now is the clock stamped on new lines; nil means time.Now.
+	Now func() time.Time
+}
+
+// Ledger is the file-backed batch.Ledger. It is safe for concurrent use and
+// must be closed; Lookup answers from memory.
+type Ledger struct {
+	path string
+	opts LedgerOptions
+	lock *FileLock // nil when read-only
+
+	mu    sync.RWMutex
+	j     *Journal // nil when read-only with no file, and after Close
+	index map[uint64]uint64
+}
+
+var _ batch.Ledger = (*Ledger)(nil)
+
+// OpenLedger opens (creating if needed) and loads the ledger at path. Unless
+// opts.ReadOnly, it first takes the ledger's lock and returns a *LockedError
+// if another run holds it.
+func OpenLedger(path string, opts LedgerOptions) (*Ledger, error) {
+	l := &Ledger{path: path, opts: opts}
+	if !opts.ReadOnly {
+		lock, err := Lock(path)
+		if err != nil {
+			return nil, fmt.Errorf("open ledger: %w", err)
+		}
+		l.lock = lock
+	}
+	if err := l.load(); err != nil {
+		_ = l.lock.Unlock()
+		return nil, err
+	}
+	return l, nil
+}
+
+// load (re)reads the file into a new index and journal. The caller holds l.mu
+// or owns l exclusively.
+func (l *Ledger) load() error {
+	index := make(map[uint64]uint64)
+	j, err := OpenJournal(l.path, l.journalOptions(), func(_ int, p []byte) error {
+		nanos, st, email, err := parseLedgerPayload(p)
+		if err != nil {
+			return err
+		}
+		index[hashEmail(email)] = packEntry(st, nanos)
+		return nil
+	})
+	if l.opts.ReadOnly && errors.Is(err, fs.ErrNotExist) {
+		j, err = nil, nil
+	}
+	if err != nil {
+		return fmt.Errorf("load ledger: %w", err)
+	}
+	l.j, l.index = j, index
+	return nil
+}
+
+func (l *Ledger) journalOptions() JournalOptions {
+	return JournalOptions{ReadOnly: l.opts.ReadOnly, NoSync: l.opts.NoSync}
+}
+
+// parseLedgerPayload splits "<unix nanos> <status word> <email>".
+func parseLedgerPayload(p []byte) (nanos int64, st batch.LedgerStatus, email []byte, err error) {
+	i := indexByte(p, ' ')
+	if i < 0 {
+		return 0, 0, nil, errors.New("malformed ledger record")
+	}
+	nanos, ok := parseNonNegative(p[:i])
+	if !ok {
+		return 0, 0, nil, errors.New("malformed ledger time")
+	}
+	rest := p[i+1:]
+	i = indexByte(rest, ' ')
+	if i < 0 {
+		return 0, 0, nil, errors.New("malformed ledger record")
+	}
+	if st, ok = parseLedgerStatus(rest[:i]); !ok {
+		return 0, 0, nil, fmt.Errorf("unknown ledger status %q", rest[:i])
+	}
+	email = rest[i+1:]
+	if !validEmailBytes(email) {
+		return 0, 0, nil, errors.New("malformed ledger address")
+	}
+	return nanos, st, email, nil
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// parseNonNegative parses a decimal int64 without allocating.
+func parseNonNegative(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 19 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+		if n < 0 {
+			return 0, false
+		}
+	}
+	return n, true
+}
+
+// validEmailBytes reports whether a stored address is plausible: not empty, no
+// spaces or control characters (which would break the line format).
+func validEmailBytes[T string | []byte](s T) bool {
+	if len(s) == 0 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// normaliseEmail is the ledger's form of an address: trimmed, lower-case.
+func normaliseEmail(email string) string {
+	return strings.ToLower(strings.TrimSpace(email))
+}
+
+// hashEmail is 64-bit FNV-1a. It is stable across processes, though nothing
+// depends on that: the index is rebuilt on every load.
+func hashEmail[T string | []byte](s T) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+// An index entry packs the status into the top 8 bits and the time in unix
+// seconds into the low 56.
+const secondsMask = 1<<56 - 1
+
+func packEntry(st batch.LedgerStatus, nanos int64) uint64 {
+	return uint64(st)<<56 | uint64(nanos/1e9)&secondsMask
+}
+
+func unpackEntry(v uint64) batch.LedgerEntry {
+	return batch.LedgerEntry{Status: batch.LedgerStatus(v >> 56), Time: time.Unix(int64(v&secondsMask), 0)}
+}
+
+// Lookup returns the last entry recorded for email. Its Time has a resolution
+// of one second.
+func (l *Ledger) Lookup(email string) (batch.LedgerEntry, bool) {
+	h := hashEmail(normaliseEmail(email))
+	l.mu.RLock()
+	v, ok := l.index[h]
+	l.mu.RUnlock()
+	if !ok {
+		return batch.LedgerEntry{}, false
+	}
+	return unpackEntry(v), true
+}
+
+// Intend records that a send or cancel is about to leave and returns once the
+// record is on stable storage. Concurrent callers share one fsync. If it
+// returns an error the action must not be taken; Lookup may nevertheless
+// already report the intent (the safe direction).
+func (l *Ledger) Intend(ctx context.Context, email string, status batch.LedgerStatus) error {
+	if status != batch.LedgerSendIntent && status != batch.LedgerCancelIntent {
+		return fmt.Errorf("ledger intend: status %d is not an intent", status)
+	}
+	j, seq, err := l.record(email, status)
+	if err != nil {
+		return err
+	}
+	if err := j.Wait(ctx, seq); err != nil {
+		return fmt.Errorf("ledger intend: %w", err)
+	}
+	return nil
+}
+
+// Settle records the result of an action without waiting for it to be
+// durable; Close makes it so. It returns an error if an earlier write failed.
+func (l *Ledger) Settle(email string, status batch.LedgerStatus) error {
+	switch status {
+	case batch.LedgerSent, batch.LedgerNotSent, batch.LedgerUnconfirmed, batch.LedgerCancelled:
+	default:
+		return fmt.Errorf("ledger settle: status %d is not a result", status)
+	}
+	j, _, err := l.record(email, status)
+	if err != nil {
+		return err
+	}
+	if err := j.Err(); err != nil {
+		return fmt.Errorf("ledger settle: %w", err)
+	}
+	return nil
+}
+
+// record appends a line and updates the index.
+func (l *Ledger) record(email string, st batch.LedgerStatus) (*Journal, uint64, error) {
+	e := normaliseEmail(email)
+	if !validEmailBytes(e) {
+		return nil, 0, fmt.Errorf("ledger: unusable address %q", email)
+	}
+	if l.opts.ReadOnly {
+		return nil, 0, fmt.Errorf("ledger %s: %w", l.path, ErrReadOnly)
+	}
+	now := time.Now
+	if l.opts.Now != nil {
+		now = l.opts.Now
+	}
+	nanos := max(now().UnixNano(), 0)
+	var b [128]byte
+	p := strconv.AppendInt(b[:0], nanos, 10)
+	p = append(p, ' ')
+	p = append(p, ledgerWords[st]...)
+	p = append(p, ' ')
+	p = append(p, e...)
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.j == nil {
+		return nil, 0, fmt.Errorf("ledger %s: %w", l.path, ErrJournalClosed)
+	}
+	// Append and index under one lock, so the file's order is the index's.
+	seq := l.j.Append(p)
+	l.index[hashEmail(e)] = packEntry(st, nanos)
+	return l.j, seq, nil
+}
+
+// Len returns the number of addresses in the ledger (addresses whose hashes
+// collide count once).
+func (l *Ledger) Len() int {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return len(l.index)
+}
+
+// Close makes every record durable and releases the lock.
+func (l *Ledger) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var err error
+	if l.j != nil {
+		err = l.j.Close()
+		l.j = nil
+	}
+	if uerr := l.lock.Unlock(); err == nil {
+		err = uerr
+	}
+	return err
+}
+
+// Each calls fn with every line of the ledger, oldest first, streaming from
+// the file. It stops at fn's first error and returns it.
+func (l *Ledger) Each(fn func(LedgerRecord) error) error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.j != nil && !l.opts.ReadOnly {
+		if err := l.j.Flush(); err != nil {
+			return err
+		}
+	}
+	var fnErr error
+	j, err := OpenJournal(l.path, JournalOptions{ReadOnly: true}, func(_ int, p []byte) error {
+		nanos, st, email, err := parseLedgerPayload(p)
+		if err != nil {
+			return err
+		}
+		if fnErr = fn(LedgerRecord{Email: string(email), Status: st, Time: time.Unix(0, nanos)}); fnErr != nil {
+			return fnErr
+		}
+		return nil
+	})
+	switch {
+	case fnErr != nil:
+		return fnErr
+	case l.opts.ReadOnly && errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("read ledger: %w", err)
+	}
+	return j.Close()
+}
+
+// Forget deletes every line about the given addresses from the file (the
+// file is rewritten, so the data is really gone) and returns how many of them
+// the ledger held.
+func (l *Ledger) Forget(addresses ...string) (removed int, err error) {
+	drop := make(map[string]bool, len(addresses))
+	for _, a := range addresses {
+		drop[normaliseEmail(a)] = false
+	}
+	err = l.rewrite(func(email []byte, _ uint64) bool {
+		seen, ok := drop[string(email)]
+		if ok && !seen {
+			drop[string(email)] = true
+			removed++
+		}
+		return ok
+	})
+	if err != nil {
+		return 0, fmt.Errorf("ledger forget: %w", err)
+	}
+	return removed, nil
+}
+
+// Prune deletes every line about the addresses whose last line is older than
+// olderThan, rewriting the file, and returns how many addresses it removed.
+// An address with a line at or after olderThan keeps all its lines.
+func (l *Ledger) Prune(olderThan time.Time) (removed int, err error) {
+	cutoff := olderThan.Unix() // index times are whole seconds, rounded down
+	dropped := make(map[uint64]bool)
+	err = l.rewrite(func(_ []byte, h uint64) bool {
+		if int64(l.index[h]&secondsMask) >= cutoff {
+			return false
+		}
+		if !dropped[h] {
+			dropped[h] = true
+			removed++
+		}
+		return true
+	})
+	if err != nil {
+		return 0, fmt.Errorf("ledger prune: %w", err)
+	}
+	return removed, nil
+}
+
+// rewrite replaces the file with a copy without the lines drop selects, then
+// reloads. On error the file and the Ledger are unchanged, unless reloading
+// the new file failed, after which the Ledger is closed.
+func (l *Ledger) rewrite(drop func(email []byte, hash uint64) bool) error {
+	if l.opts.ReadOnly {
+		return fmt.Errorf("ledger %s: %w", l.path, ErrReadOnly)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.j == nil {
+		return fmt.Errorf("ledger %s: %w", l.path, ErrJournalClosed)
+	}
+	if err := l.j.Flush(); err != nil {
+		return err
+	}
+	err := WriteFileAtomic(l.path, func(w io.Writer) error {
+		var line []byte
+		var werr error
+		j, err := OpenJournal(l.path, JournalOptions{ReadOnly: true}, func(_ int, p []byte) error {
+			_, _, email, err := parseLedgerPayload(p)
+			if err != nil {
+				return err
+			}
+			if drop(email, hashEmail(email)) {
+				return nil
+			}
+			line = appendLine(line[:0], p)
+			_, werr = w.Write(line)
+			return werr
+		})
+		if err != nil {
+			return err
+		}
+		return j.Close()
+	}, 0o600)
+	if err != nil {
+		return err
+	}
+	// The journal's file descriptor still points at the replaced file.
+	cerr := l.j.Close()
+	l.j = nil
+	if err := l.load(); err != nil {
+		return err
+	}
+	return cerr
+}
+
+// DefaultLedgerPath returns where the ledger for customer lives:
+// $XDG_STATE_HOME/invitebatch/ (if set to an absolute path), else
+// ~/.local/state/invitebatch/, file <customer>.ledger for the production API
+// (endpointKey ""), <customer>.<endpointKey>.ledger for any other endpoint
+// (an emulator's host:port, say), so that they never share the production
+// ledger. Both names are reduced to [A-Za-z0-9._-], others becoming '_'.
+func DefaultLedgerPath(customer, endpointKey string) (string, error) {
+	if strings.TrimSpace(customer) == "" {
+		return "", errors.New("ledger path: no customer")
+	}
+	dir := os.Getenv("XDG_STATE_HOME")
+	if !filepath.IsAbs(dir) {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("ledger path: %w", err)
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	name := sanitiseName(customer)
+	if endpointKey != "" {
+		name += "." + sanitiseName(endpointKey)
+	}
+	return filepath.Join(dir, "invitebatch", name+".ledger"), nil
+}
+
+func sanitiseName(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9', r == '.', r == '_', r == '-':
+			return r
+		}
+		return '_'
+	}, s)
+}
