@@ -1,0 +1,290 @@
+// Package client adapts the official Cloud Identity clients to batch.API and
+// classifies their errors.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+	"unicode"
+
+	v1 "google.golang.org/api/cloudidentity/v1"
+	v1beta1 "google.golang.org/api/cloudidentity/v1beta1"
+
+	"github.com/invitebatch/invitebatch/batch"
+)
+
+// Scope is the OAuth scope every request is made with. The generated
+// packages do not list it among their defaults, so it is always requested
+// explicitly.
+const Scope = "https://www.googleapis.com/auth/cloud-identity.userinvitations"
+
+// The API versions New accepts in Config.API.
+const (
+	APIv1      = "v1"
+	APIv1beta1 = "v1beta1"
+)
+
+// Config says which API surface to call and as whom. The zero value, with
+// Customer set, calls the v1 API at Google with Application Default
+// Credentials.
+type Config struct {
+	// Customer is the Cloud Identity customer ID (C0xxxxxxx). Required.
+	Customer string
+	// API is APIv1 (the default when empty) or APIv1beta1.
+	API string
+	// Endpoint overrides the base URL, e.g. "http://127.0.0.1:8086/".
+	// Credentials are still used: the bearer token goes to this URL.
+	Endpoint string
+	// Emulator is the host:port of an emulator (CLOUDIDENTITY_EMULATOR_HOST
+	// or the built-in one). Requests go to plain http://host:port/ with no
+	// credentials at all. It excludes Endpoint and every credential field.
+	Emulator string
+	// CredentialsFile is a service-account key or authorized_user JSON file
+	// to use instead of Application Default Credentials.
+	CredentialsFile string
+	// ImpersonateUser is the admin a service account acts as through
+	// domain-wide delegation (the JWT subject).
+	ImpersonateUser string
+	// ImpersonateServiceAccount is the email of a service account to
+	// impersonate without a key: the base credentials (ADC, or
+	// CredentialsFile) need roles/iam.serviceAccountTokenCreator on it.
+	// ImpersonateUser, if set, becomes the subject of its tokens.
+	ImpersonateServiceAccount string
+	// QuotaProject is the project billed for the requests, overriding the
+	// quota_project_id of the credentials (user credentials need one).
+	QuotaProject string
+	// UserAgent is appended to the client library's User-Agent.
+	UserAgent string
+	// HTTPClient, for tests, carries every request, to the API and to the
+	// token endpoint. Credentials are still added unless Emulator is set.
+	HTTPClient *http.Client
+}
+
+// Client calls customers.userinvitations for one customer. It implements
+// batch.API and is safe for concurrent use.
+type Client struct {
+	svc       service
+	customer  string
+	principal string
+}
+
+var _ batch.API = (*Client)(nil)
+
+// New returns a Client for cfg. It looks up and checks the credentials but
+// makes no request to the API. The credentials keep ctx's values, not its
+// cancellation: cancelling ctx after New returns does not break the Client.
+func New(ctx context.Context, cfg Config) (*Client, error) {
+	if err := checkCustomer(cfg.Customer); err != nil {
+		return nil, err
+	}
+	opts, principal, err := clientOptions(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	ctx = context.WithoutCancel(ctx)
+	c := &Client{customer: cfg.Customer, principal: principal}
+	switch cfg.API {
+	case "", APIv1:
+		s, err := v1.NewService(ctx, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("client: %w", err)
+		}
+		s.UserAgent = cfg.UserAgent
+		c.svc = serviceV1{s.Customers.Userinvitations}
+	case APIv1beta1:
+		s, err := v1beta1.NewService(ctx, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("client: %w", err)
+		}
+		s.UserAgent = cfg.UserAgent
+		c.svc = serviceV1beta1{s.Customers.Userinvitations}
+	default:
+		return nil, fmt.Errorf("client: unknown API version %q (want %s or %s)", cfg.API, APIv1, APIv1beta1)
+	}
+	return c, nil
+}
+
+// Principal describes whom the requests act as, e.g. "service account
+// sa@p.iam.gserviceaccount.com as admin@example.com". It never holds a
+// token or a key.
+func (c *Client) Principal() string { return c.principal }
+
+// IsInvitable reports whether email can be invited.
+func (c *Client) IsInvitable(ctx context.Context, email string) (bool, error) {
+	const method = "isInvitable"
+	name, err := c.name(method, email)
+	if err != nil {
+		return false, err
+	}
+	ok, err := c.svc.isInvitable(ctx, name)
+	if err != nil {
+		return false, c.classify(ctx, err, method)
+	}
+	return ok, nil
+}
+
+// Get returns the invitation of email; a KindNotFound *batch.APIError means
+// none is visible.
+func (c *Client) Get(ctx context.Context, email string) (batch.Invitation, error) {
+	const method = "get"
+	name, err := c.name(method, email)
+	if err != nil {
+		return batch.Invitation{}, err
+	}
+	u, err := c.svc.get(ctx, name)
+	if err != nil {
+		return batch.Invitation{}, c.classify(ctx, err, method)
+	}
+	return invitation(u), nil
+}
+
+// Send creates the invitation of email if needed and emails it. A 2xx reply
+// is success unless it carries an Operation that is done with an error.
+func (c *Client) Send(ctx context.Context, email string) error {
+	return c.mutate(ctx, "send", email, c.svc.send)
+}
+
+// Cancel cancels the invitation of email, like Send for its result.
+func (c *Client) Cancel(ctx context.Context, email string) error {
+	return c.mutate(ctx, "cancel", email, c.svc.cancel)
+}
+
+func (c *Client) mutate(ctx context.Context, method, email string, call func(context.Context, string) (*v1.Operation, error)) error {
+	name, err := c.name(method, email)
+	if err != nil {
+		return err
+	}
+	op, err := call(ctx, name)
+	if err != nil {
+		return c.classify(ctx, err, method)
+	}
+	if op != nil && op.Done && op.Error != nil {
+		return classifyStatus(op.Error, method, c.customer)
+	}
+	return nil
+}
+
+// List calls fn with each page (up to 200 invitations) of the customer's
+// invitations whose state is one of states, all of them when states is
+// empty. It stops at the first error, returning fn's errors unchanged.
+func (c *Client) List(ctx context.Context, states []batch.State, fn func([]batch.Invitation) error) error {
+	const method = "list"
+	filter, err := stateFilter(states)
+	if err != nil {
+		return err
+	}
+	parent := "customers/" + c.customer
+	token := ""
+	for {
+		res, err := c.svc.list(ctx, parent, filter, token)
+		if err != nil {
+			return c.classify(ctx, err, method)
+		}
+		page := make([]batch.Invitation, 0, len(res.UserInvitations))
+		for _, u := range res.UserInvitations {
+			if u != nil {
+				page = append(page, invitation(u))
+			}
+		}
+		if err := fn(page); err != nil {
+			return err
+		}
+		if res.NextPageToken == "" {
+			return nil
+		}
+		token = res.NextPageToken
+	}
+}
+
+// classify is Classify for a call made with ctx: an error caused by ctx
+// itself comes back unchanged, while a context error of the transport's own
+// (an http.Client timeout) is a timeout like any other.
+func (c *Client) classify(ctx context.Context, err error, method string) error {
+	if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+		return err
+	}
+	return classify(err, method, c.customer)
+}
+
+// stateFilter builds the list filter, e.g. state=='invited'||state=='accepted'.
+func stateFilter(states []batch.State) (string, error) {
+	terms := make([]string, 0, len(states))
+	for _, s := range states {
+		switch s {
+		case batch.StateNotYetSent, batch.StateInvited, batch.StateAccepted, batch.StateDeclined:
+			terms = append(terms, "state=='"+strings.ToLower(string(s))+"'")
+		default:
+			return "", fmt.Errorf("list: cannot filter on state %q", s)
+		}
+	}
+	return strings.Join(terms, "||"), nil
+}
+
+// name returns the resource name of email's invitation, or a KindPermanent
+// *batch.APIError, without any request, for an address that is not one.
+// The address goes to the generated client unescaped: it escapes the path
+// itself, and pre-escaping would double-escape. It does not escape '/', so
+// refusing such addresses keeps them from adding path segments.
+func (c *Client) name(method, email string) (string, error) {
+	if why := checkEmail(email); why != "" {
+		return "", &batch.APIError{
+			Kind: batch.KindPermanent,
+			Msg:  fmt.Sprintf("%s: invalid address %q: %s", method, email, why),
+		}
+	}
+	return "customers/" + c.customer + "/userinvitations/" + strings.ToLower(email), nil
+}
+
+// checkEmail says what is wrong with email, "" if nothing.
+func checkEmail(email string) string {
+	for _, r := range email {
+		switch {
+		case strings.ContainsRune(`/?#%\`, r):
+			return fmt.Sprintf("contains %q", r)
+		case unicode.IsSpace(r), unicode.IsControl(r), r == unicode.ReplacementChar:
+			return fmt.Sprintf("contains %q", r)
+		}
+	}
+	local, domain, ok := strings.Cut(email, "@")
+	switch {
+	case !ok || strings.Contains(domain, "@"):
+		return "want exactly one '@'"
+	case local == "" || domain == "":
+		return "empty local part or domain"
+	}
+	return ""
+}
+
+func checkCustomer(customer string) error {
+	if customer == "" {
+		return errors.New("client: no customer ID")
+	}
+	if strings.ContainsAny(customer, `/?#%\@`) || strings.IndexFunc(customer, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r)
+	}) >= 0 {
+		return fmt.Errorf("client: invalid customer ID %q", customer)
+	}
+	return nil
+}
+
+// invitation converts a UserInvitation; an unparsable updateTime gives the
+// zero time.
+func invitation(u *v1.UserInvitation) batch.Invitation {
+	state := batch.State(u.State)
+	if state == "" {
+		state = batch.StateUnspecified
+	}
+	inv := batch.Invitation{
+		Email:     strings.ToLower(u.Name[strings.LastIndexByte(u.Name, '/')+1:]),
+		State:     state,
+		MailsSent: u.MailsSentCount,
+	}
+	if t, err := time.Parse(time.RFC3339Nano, u.UpdateTime); err == nil {
+		inv.Updated = t
+	}
+	return inv
+}
