@@ -1,0 +1,143 @@
+package emulator
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// invitationJSON is a UserInvitation on the wire. Like every proto3 JSON
+// reply, zero fields are left out.
+type invitationJSON struct {
+	Name           string `json:"name"`
+	State          string `json:"state,omitempty"`
+	MailsSentCount int64  `json:"mailsSentCount,omitempty,string"`
+	UpdateTime     string `json:"updateTime,omitempty"`
+}
+
+type operationJSON struct {
+	Name     string       `json:"name"`
+	Done     bool         `json:"done"`
+	Response responseJSON `json:"response"`
+}
+
+type responseJSON struct {
+	Type string `json:"@type"`
+	invitationJSON
+}
+
+// serveMethod checks the customer and the resource name, then serves the
+// method. It returns the reply code.
+func (e *Emulator) serveMethod(w http.ResponseWriter, r *http.Request, rt route, ambiguous bool) int {
+	customer, ok := e.customerID(rt.customer)
+	if !ok {
+		return writeError(w, fatalErrors[FatalPermissionDenied])
+	}
+	if rt.method == MethodList {
+		return e.list(w, r, rt, customer)
+	}
+	email, err := url.PathUnescape(rt.name)
+	if err != nil || !validEmail(email) {
+		return writeError(w, invalidArgument(fmt.Sprintf("Invalid resource name %q.", "customers/"+rt.customer+"/userinvitations/"+rt.name)))
+	}
+	email = strings.ToLower(email)
+	if rt.method == MethodSend || rt.method == MethodCancel {
+		if err := emptyBody(r); err != nil {
+			return writeError(w, err)
+		}
+	}
+	name := "customers/" + customer + "/userinvitations/" + email
+
+	e.mu.Lock()
+	a, _ := e.account(email)
+	switch rt.method {
+	case MethodGet:
+		vis := e.visible(email, a)
+		e.mu.Unlock()
+		if !vis {
+			return writeError(w, errNotFound)
+		}
+		return writeJSON(w, a.json(name))
+	case MethodIsInvitable:
+		ok := e.invitable(email, a)
+		e.mu.Unlock()
+		return writeJSON(w, struct {
+			IsInvitableUser bool `json:"isInvitableUser,omitempty"`
+		}{ok})
+	case MethodSend:
+		if !e.invitable(email, a) {
+			e.mu.Unlock()
+			return writeError(w, errPrecondition)
+		}
+		a.state, a.mails, a.updated = stInvited, a.mails+1, e.now().UnixNano()
+		a.delivered++
+		e.sends++
+		if a.delivered > 1 {
+			e.dupSends++
+		}
+	case MethodCancel:
+		if a.state != stInvited || !e.inDomain(email) {
+			e.mu.Unlock()
+			return writeError(w, errPrecondition)
+		}
+		a.state, a.updated = stNotYetSent, e.now().UnixNano()
+	}
+	e.accounts[email] = a
+	e.version++
+	e.opSeq++
+	op := operationJSON{
+		Name: fmt.Sprintf("operations/userinvitations.%s.%d", rt.method, e.opSeq),
+		Done: true,
+		Response: responseJSON{
+			Type:           "type.googleapis.com/google.apps.cloudidentity." + rt.version + ".UserInvitation",
+			invitationJSON: a.json(name),
+		},
+	}
+	e.mu.Unlock()
+	return writeJSON(w, op)
+}
+
+func (a account) json(name string) invitationJSON {
+	return invitationJSON{
+		Name:           name,
+		State:          a.state.String(),
+		MailsSentCount: a.mails,
+		UpdateTime:     timestampJSON(time.Unix(0, a.updated)),
+	}
+}
+
+// customerID checks the customer of a request and returns the ID replies
+// use.
+func (e *Emulator) customerID(c string) (string, bool) {
+	switch {
+	case e.customer == "":
+		return c, c != "" && !strings.ContainsAny(c, "/?#%\x00")
+	case c == e.customer || c == "my_customer":
+		return e.customer, true
+	}
+	return "", false
+}
+
+// emptyBody checks that a send or cancel body is empty or "{}": both
+// request messages have no fields.
+func emptyBody(r *http.Request) *apiError {
+	b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		return invalidArgument("Could not read the request body.")
+	}
+	if len(strings.TrimSpace(string(b))) == 0 {
+		return nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return invalidArgument("Invalid JSON payload received.")
+	}
+	for k := range m {
+		return invalidArgument(fmt.Sprintf("Invalid JSON payload received. Unknown name %q: Cannot find field.", k))
+	}
+	return nil
+}
