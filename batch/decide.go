@@ -1,0 +1,169 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.uber.org/zap"
+)
+
+// decide settles one valid, first-seen address. The order of the checks is
+// the order of their cost: the ledger (free), the invitation's state (free
+// after the list lookup), isInvitableUser, and only then send.
+func (r *Runner) decide(ctx context.Context, t *tally, email string) (Outcome, string, error) {
+	if r.Ledger != nil {
+		if e, ok := r.Ledger.Lookup(email); ok {
+			switch e.Status {
+			case LedgerSent:
+				return AlreadyInvited, "this tool emailed it on " + e.Time.UTC().Format("2006-01-02"), nil
+			case LedgerSendIntent, LedgerUnconfirmed:
+				// An earlier run stopped while a send was in flight, or
+				// could not confirm it: settle that before anything else.
+				return r.settle(ctx, t, email, false)
+			}
+		}
+	}
+	inv, err := r.state(ctx, t, email, false)
+	if err != nil {
+		return r.rowError(err)
+	}
+	if out, reason, final := byState(inv); final {
+		return out, reason, nil
+	}
+	return r.invite(ctx, t, email)
+}
+
+// byState maps an invitation's state to a final outcome, if it decides one.
+// The state wins over isInvitableUser: an accepted user is not invitable
+// any more, but "already_accepted" is what the admin needs to read.
+func byState(inv Invitation) (Outcome, string, bool) {
+	switch inv.State {
+	case StateInvited:
+		return AlreadyInvited, fmt.Sprintf("invitation is INVITED (%d mails sent)", inv.MailsSent), true
+	case StateAccepted:
+		return AlreadyAccepted, "", true
+	case StateDeclined:
+		return Declined, "the user declined; never re-sent", true
+	}
+	return OutcomeNone, "", false
+}
+
+// invite checks eligibility and sends.
+func (r *Runner) invite(ctx context.Context, t *tally, email string) (Outcome, string, error) {
+	var ok bool
+	err := r.call(ctx, t, MethodIsInvitable, func(ctx context.Context) error {
+		var err error
+		ok, err = r.API.IsInvitable(ctx, email)
+		return err
+	})
+	if err != nil {
+		return r.rowError(err)
+	}
+	if !ok {
+		return NotInvitable, "isInvitableUser is false (managed account, no Google account, or not a verified domain)", nil
+	}
+	if r.DryRun {
+		return WouldSend, "", nil
+	}
+	return r.send(ctx, t, email)
+}
+
+// maxAmbiguous bounds how often one row re-sends after a send that failed
+// ambiguously but was then seen not to have been delivered.
+const maxAmbiguous = 3
+
+// send records the intent durably, sends, and records the result. A send
+// that may have been delivered is never repeated before the invitation's
+// state shows it was not.
+func (r *Runner) send(ctx context.Context, t *tally, email string) (Outcome, string, error) {
+	if r.Ledger != nil {
+		if err := r.Ledger.Intend(ctx, email, LedgerSendIntent); err != nil {
+			return OutcomeNone, "", fmt.Errorf("ledger: %w", err)
+		}
+	}
+	for try := 1; ; try++ {
+		err := r.call(ctx, t, MethodSend, func(ctx context.Context) error { return r.API.Send(ctx, email) })
+		if err == nil {
+			r.Log.Info("invitation sent", zap.String("email", email))
+			return Sent, "", r.settleLedger(email, LedgerSent)
+		}
+		var ae *APIError
+		if !errors.As(err, &ae) || ae.Kind == KindFatal {
+			return OutcomeNone, "", err // ctx ended or fatal: the intent stays, a rerun settles it
+		}
+		switch {
+		case ae.Kind == KindPrecondition:
+			return NotInvitable, "send refused: " + ae.Msg, r.settleLedger(email, LedgerNotSent)
+		case ae.Ambiguous && try < maxAmbiguous:
+			r.Log.Warn("send failed ambiguously; checking the invitation", zap.String("email", email), zap.String("error", ae.Msg))
+			out, reason, err := r.settle(ctx, t, email, true)
+			if err != nil || out != OutcomeNone {
+				return out, reason, err
+			}
+			// NOT_YET_SENT: the send did not take effect; send again.
+		case ae.Ambiguous:
+			return Unconfirmed, "send failed ambiguously " + fmt.Sprint(try) + " times: " + ae.Msg, r.settleLedger(email, LedgerUnconfirmed)
+		default:
+			return Failed, ae.Msg, r.settleLedger(email, LedgerNotSent)
+		}
+	}
+}
+
+// settle finds out whether an earlier send to email, whose result is not
+// known, was delivered. fresh asks for a get even when the list lookup is
+// loaded (the list predates a send made in this run). It returns
+// OutcomeNone when the invitation is visibly NOT_YET_SENT (the send did
+// not take effect) and, when called for an earlier run's intent, goes on to
+// invite in that case.
+func (r *Runner) settle(ctx context.Context, t *tally, email string, fresh bool) (Outcome, string, error) {
+	// The list lookup leaves NOT_YET_SENT out, and here that differs from
+	// "none visible": read the invitation unless the list has it.
+	_, listed := r.states[email]
+	inv, err := r.state(ctx, t, email, fresh || !listed)
+	if err != nil {
+		if KindOf(err) == KindFatal || ctx.Err() != nil {
+			return OutcomeNone, "", err
+		}
+		return Unconfirmed, "send result unknown and the invitation could not be read: " + err.Error(),
+			r.settleLedger(email, LedgerUnconfirmed)
+	}
+	switch inv.State {
+	case StateInvited:
+		return Sent, "confirmed by the invitation's state after an interrupted send", r.settleLedger(email, LedgerSent)
+	case StateAccepted, StateDeclined:
+		out, reason, _ := byState(inv)
+		return out, reason, r.settleLedger(email, LedgerSent)
+	case StateNone:
+		// Too new to be listed (the 48-hour lag) or never created: the
+		// email may or may not have gone out. Never re-sent silently.
+		return Unconfirmed, "send result unknown and no invitation is visible yet (accounts newer than 48 hours are not listed); not re-sent",
+			r.settleLedger(email, LedgerUnconfirmed)
+	}
+	// NOT_YET_SENT: the send visibly did not take effect.
+	if fresh {
+		return OutcomeNone, "", nil
+	}
+	return r.invite(ctx, t, email)
+}
+
+// settleLedger records a send's result when there is a ledger.
+func (r *Runner) settleLedger(email string, s LedgerStatus) error {
+	if r.Ledger == nil || r.DryRun {
+		return nil
+	}
+	if err := r.Ledger.Settle(email, s); err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	return nil
+}
+
+// rowError turns a failed lookup into the row's outcome, or passes a fatal
+// error or the end of ctx up.
+func (r *Runner) rowError(err error) (Outcome, string, error) {
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Kind != KindFatal {
+		return Failed, ae.Msg, nil
+	}
+	return OutcomeNone, "", err
+}

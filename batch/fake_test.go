@@ -1,0 +1,163 @@
+package batch
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/invitebatch/invitebatch/batch/input"
+)
+
+// fakeAPI is an in-memory API with scripted failures, for the pipeline's
+// unit tests. (End-to-end tests use the HTTP emulator through the real
+// client; this fake keeps the decision logic's tests exact and fast.)
+type fakeAPI struct {
+	mu        sync.Mutex
+	inv       map[string]Invitation
+	invitable map[string]bool
+	hidden    map[string]bool // too new: get/list never show it
+	// fail maps a method to the errors its next calls return, in order.
+	fail map[string][]error
+	// afterSend, when set, fails a send after performing it.
+	afterSend map[string]error
+	sends     map[string]int
+	calls     map[string]int
+}
+
+func newFakeAPI() *fakeAPI {
+	return &fakeAPI{
+		inv: map[string]Invitation{}, invitable: map[string]bool{}, hidden: map[string]bool{},
+		fail: map[string][]error{}, afterSend: map[string]error{}, sends: map[string]int{}, calls: map[string]int{},
+	}
+}
+
+func (f *fakeAPI) unmanaged(emails ...string) {
+	for _, e := range emails {
+		f.inv[e] = Invitation{Email: e, State: StateNotYetSent}
+		f.invitable[e] = true
+	}
+}
+
+func (f *fakeAPI) take(method string) error {
+	f.calls[method]++
+	if errs := f.fail[method]; len(errs) > 0 {
+		f.fail[method] = errs[1:]
+		return errs[0]
+	}
+	return nil
+}
+
+func (f *fakeAPI) IsInvitable(_ context.Context, email string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.take(MethodIsInvitable); err != nil {
+		return false, err
+	}
+	return f.invitable[email], nil
+}
+
+func (f *fakeAPI) Get(_ context.Context, email string) (Invitation, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.take(MethodGet); err != nil {
+		return Invitation{}, err
+	}
+	inv, ok := f.inv[email]
+	if !ok || f.hidden[email] {
+		return Invitation{}, &APIError{Kind: KindNotFound, Code: 404, Msg: "get: 404 NOT_FOUND"}
+	}
+	return inv, nil
+}
+
+func (f *fakeAPI) Send(_ context.Context, email string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.take(MethodSend); err != nil {
+		return err
+	}
+	if !f.invitable[email] {
+		return &APIError{Kind: KindPrecondition, Code: 400, Msg: "send: 400 FAILED_PRECONDITION"}
+	}
+	f.sends[email]++
+	inv := f.inv[email]
+	inv.Email, inv.State = email, StateInvited
+	inv.MailsSent++
+	f.inv[email] = inv
+	if err, ok := f.afterSend[email]; ok {
+		delete(f.afterSend, email)
+		return err
+	}
+	return nil
+}
+
+func (f *fakeAPI) Cancel(context.Context, string) error { panic("not used") }
+
+func (f *fakeAPI) List(_ context.Context, states []State, fn func([]Invitation) error) error {
+	f.mu.Lock()
+	if err := f.take(MethodList); err != nil {
+		f.mu.Unlock()
+		return err
+	}
+	var page []Invitation
+	for e, inv := range f.inv {
+		for _, s := range states {
+			if inv.State == s && !f.hidden[e] {
+				page = append(page, inv)
+			}
+		}
+	}
+	f.mu.Unlock()
+	sort.Slice(page, func(i, j int) bool { return page[i].Email < page[j].Email })
+	for len(page) > 0 {
+		n := min(len(page), listPageSize)
+		if err := fn(page[:n]); err != nil {
+			return err
+		}
+		page = page[n:]
+	}
+	return nil
+}
+
+// memLedger is an in-memory Ledger.
+type memLedger struct {
+	mu      sync.Mutex
+	entries map[string]LedgerEntry
+	log     []string
+}
+
+func newMemLedger() *memLedger { return &memLedger{entries: map[string]LedgerEntry{}} }
+
+func (l *memLedger) Lookup(email string) (LedgerEntry, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, ok := l.entries[email]
+	return e, ok
+}
+
+func (l *memLedger) Intend(_ context.Context, email string, s LedgerStatus) error {
+	return l.Settle(email, s)
+}
+
+func (l *memLedger) Settle(email string, s LedgerStatus) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.entries[email] = LedgerEntry{Status: s}
+	l.log = append(l.log, email)
+	return nil
+}
+
+// memSink collects results by row.
+type memSink map[int]Result
+
+func (s memSink) Record(r Result) error { s[r.Row] = r; return nil }
+
+// csvSource is a Source over CSV text.
+func csvSource(text string) Source {
+	r, err := input.Open(strings.NewReader(text), input.Options{})
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+

@@ -1,0 +1,224 @@
+package batch
+
+import (
+	"context"
+	"hash/maphash"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/invitebatch/invitebatch/batch/input"
+)
+
+// Source yields the input records in order; io.EOF ends them.
+type Source interface {
+	Next() (input.Record, error)
+}
+
+// Lookup says how the runner reads the invitations' current state.
+type Lookup int
+
+// The lookup modes.
+const (
+	// LookupAuto pages through the customer's INVITED, ACCEPTED and
+	// DECLINED invitations once, unless that costs more requests than the
+	// rows are worth; then it falls back to one get per row.
+	LookupAuto Lookup = iota
+	// LookupList always pages through the list first.
+	LookupList
+	// LookupGet makes one get per row that needs it.
+	LookupGet
+)
+
+// Runner runs the invitation pipeline over one input. Set its fields, then
+// call Run once; a Runner must not be reused.
+type Runner struct {
+	API     API
+	Ledger  Ledger // nil: no ledger (never sends twice within the run all the same)
+	Pacer   *Pacer
+	Backoff Backoff
+	Workers int
+	Log     *zap.Logger
+
+	// DryRun decides every row but never sends: eligible rows are WouldSend.
+	DryRun bool
+	// Domains, when set, limits the run to addresses in these domains.
+	Domains []string
+	// Lookup chooses how invitation states are read.
+	Lookup Lookup
+	// ExpectedRows is the number of input rows, if known; it sizes the
+	// budget of the list lookup.
+	ExpectedRows int
+	// Skip reports rows that already have a final outcome (a resumed run).
+	// They still count for duplicate detection.
+	Skip func(row int) bool
+	// Stop, when closed, makes the run stop taking rows; rows in progress
+	// finish. Run then returns with Stats.Stopped set.
+	Stop <-chan struct{}
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+
+	counter callCounter
+	states  map[string]Invitation // from the list lookup; nil means use get
+}
+
+type job struct {
+	row   int
+	raw   string
+	email string
+}
+
+// Run processes every record of src and hands each row's final outcome to
+// sink. It returns an error only for a fatal condition (credentials,
+// permissions, configuration, the sink failing) or ctx ending; rows left
+// without an outcome are then resumable.
+func (r *Runner) Run(ctx context.Context, src Source, sink Sink) (*Stats, error) {
+	if r.Workers < 1 {
+		r.Workers = 1
+	}
+	if r.Log == nil {
+		r.Log = zap.NewNop()
+	}
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	stats := &Stats{Lookup: "get"}
+	if err := r.loadStates(ctx, stats); err != nil {
+		r.counter.fill(stats)
+		return stats, err
+	}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	results := make(chan rowResult, 2*r.Workers)
+	collected := make(chan error, 1)
+	go func() { collected <- r.collect(results, sink, stats, cancel) }()
+
+	g, gctx := errgroup.WithContext(ctx)
+	jobs := make(chan job, r.Workers)
+	g.Go(func() error {
+		defer close(jobs)
+		stopped, err := r.produce(gctx, src, jobs, results)
+		stats.Stopped = stopped
+		return err
+	})
+	for range r.Workers {
+		g.Go(func() error { return r.work(gctx, jobs, results) })
+	}
+	err := g.Wait()
+	close(results)
+	if cerr := <-collected; cerr != nil {
+		err = cerr // the sink failed first and cancelled the rest
+	}
+	r.counter.fill(stats)
+	return stats, err
+}
+
+// rowResult is a row's final outcome and the requests it cost.
+type rowResult struct {
+	Result
+	calls int
+}
+
+// collect is the single consumer of results. It keeps draining after a
+// sink failure so that no worker ever blocks on a finished row.
+func (r *Runner) collect(results <-chan rowResult, sink Sink, stats *Stats, cancel context.CancelCauseFunc) error {
+	var first error
+	for res := range results {
+		stats.Outcomes[res.Outcome]++
+		stats.CallsByOutcome[res.Outcome] += res.calls
+		if first != nil {
+			continue
+		}
+		if err := sink.Record(res.Result); err != nil {
+			first = err
+			cancel(err)
+		}
+	}
+	return first
+}
+
+// produce reads the input in order and settles what needs no API call:
+// unusable records, invalid addresses and duplicates. It reports whether it
+// stopped early because of r.Stop.
+func (r *Runner) produce(ctx context.Context, src Source, jobs chan<- job, results chan<- rowResult) (bool, error) {
+	seen := make(map[uint64]struct{})
+	seed := maphash.MakeSeed()
+	for {
+		if r.stopping() {
+			return true, nil
+		}
+		rec, err := src.Next()
+		if err == io.EOF {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		skip := r.Skip != nil && r.Skip(rec.Row)
+		res := Result{Row: rec.Row, Email: rec.Email}
+		if rec.Problem != "" {
+			res.Outcome, res.Reason = Invalid, rec.Problem
+		} else if email, err := input.Address(rec.Email); err != nil {
+			res.Outcome, res.Reason = Invalid, err.Error()
+		} else if len(r.Domains) > 0 && !input.InDomains(email, r.Domains) {
+			res.Outcome, res.Reason = Invalid, "outside --domain "+strings.Join(r.Domains, ", ")
+		} else {
+			// A 64-bit hash stands for the address to keep a million rows in
+			// a few MB. A collision would mark a distinct address duplicate
+			// (never a second email); at 10^6 rows its odds are ~10^-8.
+			h := maphash.String(seed, email)
+			if _, dup := seen[h]; dup {
+				res.Outcome, res.Reason = Duplicate, "same address as an earlier row"
+			} else {
+				seen[h] = struct{}{}
+				if skip {
+					continue
+				}
+				select {
+				case jobs <- job{row: rec.Row, raw: rec.Email, email: email}:
+				case <-ctx.Done():
+					return false, ctx.Err()
+				case <-r.Stop:
+					return true, nil
+				}
+				continue
+			}
+		}
+		if !skip {
+			results <- rowResult{Result: res}
+		}
+	}
+}
+
+func (r *Runner) stopping() bool {
+	select {
+	case <-r.Stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// work decides rows until jobs is closed. An outcome is data, not an error:
+// only a fatal condition ends the worker with an error.
+func (r *Runner) work(ctx context.Context, jobs <-chan job, results chan<- rowResult) error {
+	for j := range jobs {
+		if r.stopping() {
+			continue // queued but not started: left for the resumed run
+		}
+		var t tally
+		out, reason, err := r.decide(ctx, &t, j.email)
+		if err != nil {
+			return err
+		}
+		results <- rowResult{Result: Result{Row: j.row, Email: j.raw, Outcome: out, Reason: reason}, calls: t.calls}
+	}
+	return nil
+}
+
+func (r *Runner) rand() float64 { return rand.Float64() }
