@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/term"
+
+	"github.com/invitebatch/invitebatch/batch"
+	"github.com/invitebatch/invitebatch/batch/input"
+	"github.com/invitebatch/invitebatch/reports"
+)
+
+// Exit codes: the contract's table, the same for every subcommand.
+const (
+	exitOK        = 0 // finished; no row needs attention
+	exitAttention = 1 // finished; some rows need attention
+	exitUsage     = 2 // usage or input error, before any API call
+	exitStopped   = 3 // stopped before finishing; the same command resumes
+	exitLocked    = 4 // another run holds the checkpoint or ledger lock
+	exitFatal     = 5 // fatal API or credential error; fix it, then resume
+)
+
+// env is the process's surroundings, so that tests can run Main in-process.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	// terminal reports whether stderr is a terminal (progress, console logs).
+	terminal bool
+	// stop is closed on the first SIGINT/SIGTERM: stop taking rows. ctx is
+	// cancelled on the second: stop now.
+	ctx  context.Context
+	stop <-chan struct{}
+}
+
+func systemEnv() env {
+	ctx, cancel := context.WithCancel(context.Background())
+	stop := make(chan struct{})
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		fmt.Fprintln(os.Stderr, "invitebatch: stopping: finishing rows in flight (press Ctrl-C again to stop at once; the same command resumes)")
+		close(stop)
+		<-sigs
+		fmt.Fprintln(os.Stderr, "invitebatch: stopping now")
+		cancel()
+	}()
+	return env{
+		stdin:    os.Stdin,
+		stdout:   os.Stdout,
+		stderr:   os.Stderr,
+		getenv:   os.Getenv,
+		terminal: term.IsTerminal(int(os.Stderr.Fd())),
+		ctx:      ctx,
+		stop:     stop,
+	}
+}
+
+const usageText = `invitebatch sends Google Cloud Identity / Workspace user invitations in bulk.
+
+Usage:
+  invitebatch run --customer C0xxxxxxx [flags] FILE.csv   send invitations (- reads stdin)
+  invitebatch ledger show|forget ADDRESS|prune --older-than D
+  invitebatch emulator [--addr 127.0.0.1:8086]          serve the built-in API emulator
+  invitebatch version
+
+Run "invitebatch COMMAND -h" for a command's flags. Exit codes: 0 done, 1 rows need
+attention, 2 usage or input error, 3 stopped (rerun resumes), 4 locked by another run,
+5 fatal API or credential error (fix it, rerun resumes).
+`
+
+// Main runs the command line args and returns the exit code.
+func Main(args []string, e env) int {
+	if e.ctx == nil {
+		e.ctx = context.Background()
+	}
+	if len(args) == 0 {
+		fmt.Fprint(e.stderr, usageText)
+		return exitUsage
+	}
+	var err error
+	code := exitOK
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "run":
+		code, err = runCommand(e, rest)
+	case "emulator":
+		err = emulatorCommand(e, rest)
+	case "ledger":
+		code, err = ledgerCommand(e, rest)
+	case "version", "--version":
+		err = versionCommand(e)
+	case "help", "-h", "--help":
+		fmt.Fprint(e.stdout, usageText)
+		return exitOK
+	default:
+		err = usagef("unknown command %q\n\n%s", cmd, usageText)
+	}
+	if err == nil {
+		return code
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	fmt.Fprintf(e.stderr, "invitebatch: %v\n", err)
+	return exitCode(err)
+}
+
+// exitCode maps an error to the contract's exit code: the one place where
+// error types meet exit codes.
+func exitCode(err error) int {
+	var ue *usageError
+	var fe *input.FileError
+	switch {
+	case errors.As(err, &ue), errors.As(err, &fe):
+		return exitUsage
+	case reports.IsLocked(err):
+		return exitLocked
+	case batch.KindOf(err) == batch.KindFatal:
+		return exitFatal
+	case errors.Is(err, context.Canceled):
+		return exitStopped
+	}
+	return exitFatal
+}

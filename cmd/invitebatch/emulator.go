@@ -1,0 +1,62 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/invitebatch/invitebatch/client/emulator"
+)
+
+// emulatorCommand serves the built-in emulator until interrupted.
+func emulatorCommand(e env, args []string) error {
+	fs := flag.NewFlagSet("emulator", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:8086", "`host:port` to listen on (keep it on loopback: the admin endpoints are unauthenticated)")
+	customer := fs.String("customer", "C0emulator", "the customer `ID` the emulator answers for (my_customer is also accepted)")
+	seed := fs.String("seed", "", "seed CSV `file` (email,kind; kinds: unmanaged, invited, accepted, declined, managed, none, new)")
+	var domains listFlag
+	fs.Var(&domains, "domain", "a verified `domain` of the customer (repeatable; default: any)")
+	latency := fs.Duration("latency", 0, "added latency per request")
+	jitter := fs.Duration("jitter", 0, "random extra latency per request, up to this")
+	quota := fs.Float64("quota", 0, "enforced requests per second (0: unlimited); over it: 429 RESOURCE_EXHAUSTED with RetryInfo")
+	failRate := fs.Float64("fail-rate", 0, "fraction of requests answered 503")
+	pos, err := parseFlags(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(e.stdout, "Usage: invitebatch emulator [flags]\n\n%s", flagUsage(fs))
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("emulator: unexpected arguments %q", pos)
+	}
+	emu := emulator.New(emulator.Options{Customer: *customer, Domains: domains})
+	if *seed != "" {
+		f, err := os.Open(*seed)
+		if err != nil {
+			return usagef("emulator: --seed: %v", err)
+		}
+		err = emu.LoadSeed(f)
+		f.Close()
+		if err != nil {
+			return usagef("emulator: --seed %s: %v", *seed, err)
+		}
+	}
+	emu.SetLatency(*latency, *jitter)
+	emu.SetQuota(*quota, max(1, int(*quota)))
+	emu.SetFailRate(*failRate)
+	bound, stop, err := serveEmulator(emu, *addr)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	fmt.Fprintf(e.stderr, "invitebatch emulator: serving customer %s on http://%s/ (stats: /emulator/stats)\n", *customer, bound)
+	fmt.Fprintf(e.stderr, "  use it with: CLOUDIDENTITY_EMULATOR_HOST=%s invitebatch run --customer %s FILE.csv\n", bound, *customer)
+	select {
+	case <-e.stop:
+	case <-e.ctx.Done():
+	}
+	return nil
+}

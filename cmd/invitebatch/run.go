@@ -1,0 +1,409 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/invitebatch/invitebatch/batch"
+	"github.com/invitebatch/invitebatch/batch/input"
+	"github.com/invitebatch/invitebatch/client"
+	"github.com/invitebatch/invitebatch/reports"
+)
+
+// runOptions are the flags of `invitebatch run`.
+type runOptions struct {
+	file string
+
+	customer, api, endpoint  string
+	credentials, quotaProj   string
+	impersonateUser, impSA   string
+	emulator                 bool
+	emulatorSeed             string
+	qps                      float64
+	burst, workers           int
+	adaptive                 bool
+	lookup                   string
+	report, checkpoint       string
+	ledger, summary          string
+	emailColumn              string
+	domains                  listFlag
+	dryRun, fresh            bool
+	maxDuration              time.Duration
+	logFormat, logLevel      string
+	noSync                   bool
+	emulatorHost, endpointID string // derived
+}
+
+// Defaults. No Cloud Identity quota is published; 10 requests/s (600 a
+// minute) stays well inside what Google APIs grant a project by default,
+// and the pacer slows down by itself on 429. 16 workers keep 10 requests/s
+// flowing even at 1 s of latency per request.
+const (
+	defaultQPS     = 10
+	defaultWorkers = 16
+)
+
+func newRunFlags(o *runOptions, getenv func(string) string) *flag.FlagSet {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.StringVar(&o.customer, "customer", getenv("INVITEBATCH_CUSTOMER"), "Cloud Identity / Workspace customer `ID` (C0xxxxxxx); default $INVITEBATCH_CUSTOMER")
+	fs.StringVar(&o.api, "api", client.APIv1, "API version: v1 or v1beta1")
+	fs.StringVar(&o.endpoint, "endpoint", "", "API base `URL` override (credentials are still used)")
+	fs.StringVar(&o.credentials, "credentials", "", "service-account key or user credentials JSON `file` (default: Application Default Credentials)")
+	fs.StringVar(&o.impersonateUser, "impersonate-user", "", "admin `email` to act as through domain-wide delegation")
+	fs.StringVar(&o.impSA, "impersonate-service-account", "", "service account `email` to impersonate without a key")
+	fs.StringVar(&o.quotaProj, "quota-project", "", "`project` billed for the requests (user credentials need one)")
+	fs.BoolVar(&o.emulator, "emulator", false, "run against the built-in emulator (nothing reaches Google)")
+	fs.StringVar(&o.emulatorSeed, "emulator-seed", "", "seed CSV `file` (email,kind) for --emulator")
+	fs.Float64Var(&o.qps, "qps", defaultQPS, "API requests per second for the whole run, all methods and workers together")
+	fs.IntVar(&o.burst, "burst", 0, "requests allowed at once above the rate (default: max(1, qps))")
+	fs.IntVar(&o.workers, "workers", defaultWorkers, "rows processed concurrently")
+	fs.BoolVar(&o.adaptive, "adaptive", true, "lower the rate when the server answers 429, and raise it back")
+	fs.StringVar(&o.lookup, "lookup", "auto", "how invitation states are read: auto, list or get")
+	fs.StringVar(&o.report, "report", "", "report `file` (default: FILE.report.csv beside FILE.csv)")
+	fs.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint `file` (default: FILE.checkpoint beside FILE.csv)")
+	fs.StringVar(&o.ledger, "ledger", "", "ledger `file` (default: per customer in $XDG_STATE_HOME/invitebatch/)")
+	fs.StringVar(&o.summary, "summary", "", "write the summary as JSON to `file` (- for stdout)")
+	fs.StringVar(&o.emailColumn, "email-column", "", "`name` of the email column (default: detected)")
+	fs.Var(&o.domains, "domain", "only invite addresses in this `domain` (repeatable)")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "check eligibility and state only; never send")
+	fs.BoolVar(&o.fresh, "fresh", false, "start a new run even if a checkpoint could be resumed")
+	fs.DurationVar(&o.maxDuration, "max-duration", 0, "stop taking rows after this long and exit 3 (resumable)")
+	fs.StringVar(&o.logFormat, "log-format", "auto", "auto, console or json (auto: console on a terminal, JSON otherwise)")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&o.noSync, "unsafe-no-fsync", false, "skip fsync of checkpoint and ledger (benchmarks only: a crash may then lose the record of a send)")
+	return fs
+}
+
+// parseRunFlags parses and checks the command line; every problem is a
+// usage error (exit 2).
+func parseRunFlags(e env, args []string) (*runOptions, error) {
+	o := &runOptions{}
+	fs := newRunFlags(o, e.getenv)
+	pos, err := parseFlags(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(e.stdout, "Usage: invitebatch run --customer C0xxxxxxx [flags] FILE.csv\n\n%s", flagUsage(fs))
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case len(pos) != 1:
+		return nil, usagef("run: want exactly one input FILE.csv (or - for stdin), got %d arguments", len(pos))
+	case o.customer == "":
+		return nil, usagef("run: --customer (or INVITEBATCH_CUSTOMER) is required")
+	case strings.ContainsAny(o.customer, "/?#% \t"):
+		return nil, usagef("run: --customer %q is not a customer ID", o.customer)
+	case o.api != client.APIv1 && o.api != client.APIv1beta1:
+		return nil, usagef("run: --api %q: want v1 or v1beta1", o.api)
+	case !(o.qps > 0):
+		return nil, usagef("run: --qps must be > 0")
+	case o.workers < 1 || o.workers > 1024:
+		return nil, usagef("run: --workers must be between 1 and 1024")
+	case o.burst < 0:
+		return nil, usagef("run: --burst must be >= 0")
+	case o.lookup != "auto" && o.lookup != "list" && o.lookup != "get":
+		return nil, usagef("run: --lookup %q: want auto, list or get", o.lookup)
+	case o.maxDuration < 0:
+		return nil, usagef("run: --max-duration must be >= 0")
+	case o.emulatorSeed != "" && !o.emulator:
+		return nil, usagef("run: --emulator-seed needs --emulator")
+	}
+	o.file = pos[0]
+	if o.burst == 0 {
+		o.burst = max(1, int(o.qps))
+	}
+	for _, d := range o.domains {
+		if _, err := input.Address("x@" + d); err != nil {
+			return nil, usagef("run: --domain %q is not a domain", d)
+		}
+	}
+	o.emulatorHost = e.getenv("CLOUDIDENTITY_EMULATOR_HOST")
+	modes := 0
+	for _, on := range []bool{o.emulator, o.emulatorHost != "", o.endpoint != ""} {
+		if on {
+			modes++
+		}
+	}
+	if modes > 1 {
+		return nil, usagef("run: choose one of --emulator, CLOUDIDENTITY_EMULATOR_HOST and --endpoint")
+	}
+	if (o.emulator || o.emulatorHost != "") && (o.credentials != "" || o.impersonateUser != "" || o.impSA != "") {
+		return nil, usagef("run: the emulator takes no credentials; drop --credentials and --impersonate-*")
+	}
+	switch {
+	case o.emulator:
+		o.endpointID = "emulator-builtin"
+	case o.emulatorHost != "":
+		o.endpointID = "emulator-" + o.emulatorHost
+	case o.endpoint != "":
+		u, err := url.Parse(o.endpoint)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return nil, usagef("run: --endpoint %q is not an http(s) URL", o.endpoint)
+		}
+		o.endpointID = u.Host
+	}
+	if o.file == "-" && o.report == "" {
+		return nil, usagef("run: reading stdin needs --report PATH")
+	}
+	if o.report == "" {
+		o.report = sibling(o.file, ".report.csv")
+	}
+	if o.checkpoint == "" && o.file != "-" {
+		o.checkpoint = sibling(o.file, ".checkpoint")
+	}
+	return o, nil
+}
+
+// sibling returns users.<suffix> for users.csv, in the same directory.
+func sibling(file, suffix string) string {
+	return strings.TrimSuffix(file, filepath.Ext(file)) + suffix
+}
+
+func runCommand(e env, args []string) (int, error) {
+	o, err := parseRunFlags(e, args)
+	if err != nil {
+		return exitUsage, err
+	}
+	return o.run(e)
+}
+
+// run is the whole job: check the input, plan (new run or resume), lock,
+// decide every row, then write the report and the summary.
+func (o *runOptions) run(e env) (code int, err error) {
+	start := time.Now()
+	runID := newRunID(start)
+	log, err := newLogger(e.stderr, o.logFormat, o.logLevel, e.terminal)
+	if err != nil {
+		return exitUsage, err
+	}
+	log = log.With(zap.String("run_id", runID))
+	defer func() { _ = log.Sync() }()
+	sum := &reports.Summary{Schema: reports.SummarySchema, RunID: runID, Version: toolVersion(), Command: "run",
+		Customer: o.customer, API: o.api, DryRun: o.dryRun, Input: o.file, Report: o.report, Started: start}
+
+	// The input: a seekable file (stdin is spooled to one), checked whole
+	// before anything else happens.
+	path, cleanup, err := o.inputFile(e)
+	if err != nil {
+		return exitUsage, err
+	}
+	defer cleanup()
+	inOpts := input.Options{EmailColumn: o.emailColumn}
+	sha, records, err := scanInput(path, inOpts)
+	if err != nil {
+		return exitUsage, err
+	}
+
+	// The ledger and the checkpoint, locked (exit 4 if another run has them).
+	ledger, err := o.openLedger()
+	if err != nil {
+		return exitCode(err), err
+	}
+	defer func() {
+		if cerr := ledger.Close(); cerr != nil && err == nil {
+			code, err = exitFatal, cerr
+		}
+	}()
+	sum.Ledger = o.ledger
+	table, cp, skip, resumed, err := o.plan(log, sha, runID)
+	if err != nil {
+		return exitCode(err), err
+	}
+	if cp != nil {
+		defer func() {
+			if cerr := cp.Close(); cerr != nil && err == nil {
+				code, err = exitFatal, cerr
+			}
+		}()
+		sum.Checkpoint = o.checkpoint
+	}
+	sum.Resumed = resumed
+
+	// The API.
+	cfg, stopEmu, err := o.clientConfig(log)
+	if err != nil {
+		return exitCode(err), err
+	}
+	defer stopEmu()
+	api, err := client.New(e.ctx, cfg)
+	if err != nil {
+		return exitFatal, fmt.Errorf("credentials: %w", err)
+	}
+	sum.Principal = api.Principal()
+	sum.Emulator = cfg.Emulator != ""
+	sum.Endpoint = endpointName(cfg)
+	if sum.Emulator {
+		fmt.Fprintf(e.stderr, "*** EMULATOR: requests go to %s, not to Google; nothing is emailed ***\n", sum.Endpoint)
+		log.Warn("emulator run: nothing reaches Google", zap.String("endpoint", sum.Endpoint))
+	}
+	log.Info("run starting", zap.String("input", o.file), zap.Int("rows", records), zap.Bool("resumed", resumed),
+		zap.Bool("dry_run", o.dryRun), zap.String("principal", sum.Principal), zap.Float64("qps", o.qps))
+
+	in, err := os.Open(path)
+	if err != nil {
+		return exitUsage, err
+	}
+	defer in.Close()
+	src, err := input.Open(in, inOpts)
+	if err != nil {
+		return exitUsage, err
+	}
+	stop, why := o.stopChannel(e)
+	r := &batch.Runner{
+		API:          api,
+		Pacer:        batch.NewPacer(o.qps, o.burst, o.adaptive),
+		Backoff:      batch.DefaultBackoff,
+		Workers:      o.workers,
+		Log:          log,
+		DryRun:       o.dryRun,
+		Domains:      o.domains,
+		Lookup:       map[string]batch.Lookup{"auto": batch.LookupAuto, "list": batch.LookupList, "get": batch.LookupGet}[o.lookup],
+		ExpectedRows: records,
+		Skip:         skip,
+		Stop:         stop,
+	}
+	if !o.dryRun {
+		r.Ledger = ledger
+	}
+	var sink batch.Sink = table
+	if cp != nil {
+		sink = reports.Tee(table, cp)
+	}
+	stats, runErr := r.Run(e.ctx, src, sink)
+
+	// Whatever happened, the files record it: a finished checkpoint only
+	// when every row has its outcome.
+	finished := runErr == nil && !stats.Stopped
+	if finished && cp != nil {
+		if err := cp.Finish(); err != nil {
+			runErr = err
+			finished = false
+		}
+	}
+	if err := writeReport(o.report, path, inOpts, runID, table.Outcome); err != nil && runErr == nil {
+		runErr = err
+	}
+	sum.Finished = time.Now()
+	total := make(map[batch.Outcome]int)
+	for _, oc := range batch.Outcomes() {
+		total[oc] = table.Count(oc)
+	}
+	sum.Fill(stats, total)
+	code = exitOK
+	switch {
+	case runErr != nil && errors.Is(runErr, context.Canceled):
+		code, sum.Stopped = exitStopped, "signal"
+	case runErr != nil:
+		code, sum.Stopped, sum.Error = exitCode(runErr), "fatal", runErr.Error()
+	case stats.Stopped:
+		code, sum.Stopped = exitStopped, why()
+	case sum.NeedsAttention > 0:
+		code = exitAttention
+	}
+	sum.ExitCode = code
+	if err := o.writeSummary(e, sum); err != nil && runErr == nil {
+		return exitFatal, err
+	}
+	log.Info("run ended", zap.Int("exit_code", code), zap.Int("rows", sum.Rows), zap.Int("api_calls", sum.APICallsTotal))
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		return code, runErr
+	}
+	return code, nil
+}
+
+// inputFile returns the path of the input, spooling stdin to a private
+// temporary file: the run reads its input twice (a check, then the run)
+// and the report reads it again.
+func (o *runOptions) inputFile(e env) (string, func(), error) {
+	if o.file != "-" {
+		if _, err := os.Stat(o.file); err != nil {
+			return "", nil, &input.FileError{Reason: fmt.Sprintf("cannot read %s: %v", o.file, errors.Unwrap(err))}
+		}
+		return o.file, func() {}, nil
+	}
+	f, err := os.CreateTemp(filepath.Dir(o.report), ".invitebatch-stdin-*.csv")
+	if err != nil {
+		return "", nil, err
+	}
+	cleanup := func() { _ = os.Remove(f.Name()) }
+	if _, err := io.Copy(f, e.stdin); err != nil {
+		f.Close()
+		cleanup()
+		return "", nil, fmt.Errorf("read stdin: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	return f.Name(), cleanup, nil
+}
+
+// scanInput checks the whole input once, before any API call: the header,
+// the records, the SHA-256 that identifies it for the checkpoint.
+func scanInput(path string, opts input.Options) (sha string, records int, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, &input.FileError{Reason: fmt.Sprintf("cannot read %s: %v", path, errors.Unwrap(err))}
+	}
+	defer f.Close()
+	h := newHasher()
+	rd, err := input.Open(io.TeeReader(f, h), opts)
+	if err != nil {
+		return "", 0, withPath(path, err)
+	}
+	for {
+		_, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", 0, withPath(path, err)
+		}
+		records++
+	}
+	// The reader may stop short of the end (a trailing blank line): hash
+	// whatever is left so the digest covers the whole file.
+	if _, err := io.Copy(h, f); err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), records, nil
+}
+
+func withPath(path string, err error) error {
+	var fe *input.FileError
+	if errors.As(err, &fe) {
+		return &input.FileError{Reason: path + ": " + fe.Reason}
+	}
+	return fmt.Errorf("%s: %w", path, err)
+}
+
+// writeReport writes the report from a fresh read of the input.
+func writeReport(report, path string, opts input.Options, runID string, outcome reports.OutcomeFunc) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, _, err = reports.WriteReport(report, f, opts, runID, outcome)
+	return err
+}
+
+// newRunID returns a sortable, unique id: the start time and 4 random bytes.
+func newRunID(t time.Time) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}

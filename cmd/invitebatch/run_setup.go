@@ -1,0 +1,188 @@
+package main
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"hash"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/invitebatch/invitebatch/batch"
+	"github.com/invitebatch/invitebatch/client"
+	"github.com/invitebatch/invitebatch/client/emulator"
+	"github.com/invitebatch/invitebatch/reports"
+)
+
+func newHasher() hash.Hash { return sha256.New() }
+
+// openLedger opens the run's ledger: locked for a real run, read-only for
+// a dry run (which must not write one).
+func (o *runOptions) openLedger() (*reports.Ledger, error) {
+	if o.ledger == "" {
+		p, err := reports.DefaultLedgerPath(o.customer, o.endpointID)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: %w (use --ledger PATH)", err)
+		}
+		o.ledger = p
+	}
+	return reports.OpenLedger(o.ledger, reports.LedgerOptions{ReadOnly: o.dryRun, NoSync: o.noSync})
+}
+
+// plan decides between a new run and a resumed one, as the contract's
+// rerun table says, and opens the checkpoint accordingly. It returns the
+// in-memory outcome table (earlier runs' outcomes included), the open
+// checkpoint (nil for a dry run or stdin without --checkpoint), and the
+// rows the runner must skip.
+func (o *runOptions) plan(log *zap.Logger, sha, runID string) (table *reports.CheckpointState, cp *reports.Checkpoint, skip func(int) bool, resumed bool, err error) {
+	if o.dryRun || o.checkpoint == "" {
+		return reports.NewOutcomeTable(), nil, nil, false, nil
+	}
+	opts := reports.CheckpointOptions{NoSync: o.noSync}
+	state, err := reports.LoadCheckpoint(o.checkpoint)
+	if err != nil && !o.fresh {
+		return nil, nil, nil, false, &usageError{msg: fmt.Sprintf("%v\n(the checkpoint is damaged: move it away, or rerun with --fresh to start over; the ledger still prevents second emails)", err)}
+	}
+	switch {
+	case state == nil || o.fresh:
+		// A new run.
+	case state.InputSHA256 != sha:
+		aside := o.checkpoint + ".old"
+		if err := copyFile(o.checkpoint, aside); err != nil {
+			return nil, nil, nil, false, err
+		}
+		log.Warn("the input changed since the checkpoint was written: starting a new run; the old checkpoint was set aside",
+			zap.String("set_aside", aside))
+	case !state.Finished:
+		// Unfinished: only rows without a final outcome.
+		cp, err = reports.ResumeCheckpoint(o.checkpoint, state, opts)
+		skip = func(row int) bool { oc, _ := state.Outcome(row); return oc != batch.OutcomeNone }
+		log.Info("resuming an unfinished run", zap.String("checkpoint", o.checkpoint), zap.String("earlier_run", state.RunID))
+		return state, cp, skip, true, err
+	case state.HasFailed():
+		// Finished with failed rows: only those again.
+		cp, err = reports.ResumeCheckpoint(o.checkpoint, state, opts)
+		skip = func(row int) bool { oc, _ := state.Outcome(row); return oc != batch.Failed }
+		log.Info("resuming the failed rows of a finished run", zap.String("checkpoint", o.checkpoint),
+			zap.Int("failed", state.Count(batch.Failed)))
+		return state, cp, skip, true, err
+	}
+	cp, err = reports.CreateCheckpoint(o.checkpoint, sha, runID, opts)
+	return reports.NewOutcomeTable(), cp, nil, false, err
+}
+
+// copyFile copies a file with mode 0600 (checkpoints hold personal data).
+func copyFile(from, to string) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(to, b, 0o600)
+}
+
+// clientConfig builds the client's configuration, starting the built-in
+// emulator when asked. The returned func stops it.
+func (o *runOptions) clientConfig(log *zap.Logger) (client.Config, func(), error) {
+	cfg := client.Config{
+		Customer:                  o.customer,
+		API:                       o.api,
+		Endpoint:                  o.endpoint,
+		Emulator:                  o.emulatorHost,
+		CredentialsFile:           o.credentials,
+		ImpersonateUser:           o.impersonateUser,
+		ImpersonateServiceAccount: o.impSA,
+		QuotaProject:              o.quotaProj,
+		UserAgent:                 "invitebatch/" + toolVersion(),
+	}
+	if !o.emulator {
+		return cfg, func() {}, nil
+	}
+	emu := emulator.New(emulator.Options{Customer: o.customer})
+	if o.emulatorSeed != "" {
+		f, err := os.Open(o.emulatorSeed)
+		if err != nil {
+			return cfg, nil, usagef("--emulator-seed: %v", err)
+		}
+		err = emu.LoadSeed(f)
+		f.Close()
+		if err != nil {
+			return cfg, nil, usagef("--emulator-seed %s: %v", o.emulatorSeed, err)
+		}
+	}
+	addr, stop, err := serveEmulator(emu, "127.0.0.1:0")
+	if err != nil {
+		return cfg, nil, err
+	}
+	log.Debug("built-in emulator listening", zap.String("addr", addr))
+	cfg.Emulator = addr
+	return cfg, stop, nil
+}
+
+// serveEmulator serves h on addr and returns the address it listens on and
+// a func that stops it.
+func serveEmulator(h http.Handler, addr string) (string, func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("emulator: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	var once sync.Once
+	return ln.Addr().String(), func() { once.Do(func() { _ = srv.Close() }) }, nil
+}
+
+// endpointName says where requests go, for the summary and the notices.
+func endpointName(cfg client.Config) string {
+	switch {
+	case cfg.Emulator != "":
+		return "http://" + cfg.Emulator + "/"
+	case cfg.Endpoint != "":
+		return cfg.Endpoint
+	}
+	return "https://cloudidentity.googleapis.com/"
+}
+
+// stopChannel returns the channel that stops the run from taking rows (the
+// first signal, or --max-duration) and a func saying which did.
+func (o *runOptions) stopChannel(e env) (<-chan struct{}, func() string) {
+	if o.maxDuration == 0 {
+		return e.stop, func() string { return "signal" }
+	}
+	stop := make(chan struct{})
+	var mu sync.Mutex
+	why := "signal"
+	go func() {
+		t := time.NewTimer(o.maxDuration)
+		defer t.Stop()
+		select {
+		case <-e.stop:
+		case <-t.C:
+			mu.Lock()
+			why = "max-duration"
+			mu.Unlock()
+		case <-e.ctx.Done():
+		}
+		close(stop)
+	}()
+	return stop, func() string { mu.Lock(); defer mu.Unlock(); return why }
+}
+
+// writeSummary prints the summary for people on stderr, and as JSON where
+// --summary says.
+func (o *runOptions) writeSummary(e env, sum *reports.Summary) error {
+	if o.summary == "-" {
+		return sum.WriteJSON(e.stdout)
+	}
+	if err := sum.WriteText(e.stderr); err != nil {
+		return err
+	}
+	if o.summary == "" {
+		return nil
+	}
+	return reports.WriteFileAtomic(o.summary, func(w io.Writer) error { return sum.WriteJSON(w) }, 0o600)
+}
