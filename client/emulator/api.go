@@ -3,7 +3,6 @@ package emulator
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -30,24 +29,24 @@ type responseJSON struct {
 	invitationJSON
 }
 
-// serveMethod checks the customer and the resource name, then serves the
-// method. It returns the reply code.
-func (e *Emulator) serveMethod(w http.ResponseWriter, r *http.Request, rt route, ambiguous bool) int {
+// serveMethod checks the customer, the resource name and the body, then
+// performs the method. It returns the reply or the error to send.
+func (e *Emulator) serveMethod(r *http.Request, rt route, body []byte) (any, *apiError) {
 	customer, ok := e.customerID(rt.customer)
 	if !ok {
-		return writeError(w, fatalErrors[FatalPermissionDenied])
+		return nil, fatalErrors[FatalPermissionDenied]
 	}
 	if rt.method == MethodList {
-		return e.list(w, r, rt, customer)
+		return e.list(r, customer)
 	}
 	email, err := url.PathUnescape(rt.name)
 	if err != nil || !validEmail(email) {
-		return writeError(w, invalidArgument(fmt.Sprintf("Invalid resource name %q.", "customers/"+rt.customer+"/userinvitations/"+rt.name)))
+		return nil, invalidArgument(fmt.Sprintf("Invalid resource name %q.", "customers/"+rt.customer+"/userinvitations/"+rt.name))
 	}
 	email = strings.ToLower(email)
 	if rt.method == MethodSend || rt.method == MethodCancel {
-		if err := emptyBody(r); err != nil {
-			return writeError(w, err)
+		if err := emptyBody(body); err != nil {
+			return nil, err
 		}
 	}
 	name := "customers/" + customer + "/userinvitations/" + email
@@ -59,19 +58,19 @@ func (e *Emulator) serveMethod(w http.ResponseWriter, r *http.Request, rt route,
 		vis := e.visible(email, a)
 		e.mu.Unlock()
 		if !vis {
-			return writeError(w, errNotFound)
+			return nil, errNotFound
 		}
-		return writeJSON(w, a.json(name))
+		return a.json(name), nil
 	case MethodIsInvitable:
 		ok := e.invitable(email, a)
 		e.mu.Unlock()
-		return writeJSON(w, struct {
+		return struct {
 			IsInvitableUser bool `json:"isInvitableUser,omitempty"`
-		}{ok})
+		}{ok}, nil
 	case MethodSend:
 		if !e.invitable(email, a) {
 			e.mu.Unlock()
-			return writeError(w, errPrecondition)
+			return nil, errPrecondition
 		}
 		a.state, a.mails, a.updated = stInvited, a.mails+1, e.now().UnixNano()
 		a.delivered++
@@ -82,7 +81,7 @@ func (e *Emulator) serveMethod(w http.ResponseWriter, r *http.Request, rt route,
 	case MethodCancel:
 		if a.state != stInvited || !e.inDomain(email) {
 			e.mu.Unlock()
-			return writeError(w, errPrecondition)
+			return nil, errPrecondition
 		}
 		a.state, a.updated = stNotYetSent, e.now().UnixNano()
 	}
@@ -98,7 +97,7 @@ func (e *Emulator) serveMethod(w http.ResponseWriter, r *http.Request, rt route,
 		},
 	}
 	e.mu.Unlock()
-	return writeJSON(w, op)
+	return op, nil
 }
 
 func (a account) json(name string) invitationJSON {
@@ -124,11 +123,7 @@ func (e *Emulator) customerID(c string) (string, bool) {
 
 // emptyBody checks that a send or cancel body is empty or "{}": both
 // request messages have no fields.
-func emptyBody(r *http.Request) *apiError {
-	b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err != nil {
-		return invalidArgument("Could not read the request body.")
-	}
+func emptyBody(b []byte) *apiError {
 	if len(strings.TrimSpace(string(b))) == 0 {
 		return nil
 	}

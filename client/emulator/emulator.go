@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -151,6 +152,13 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.done(MethodOther, writeError(w, errNoMethod))
 		return
 	}
+	// Reading the body before the latency lets the server notice a client
+	// that gives up meanwhile.
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		e.done(rt.method, writeError(w, invalidArgument("Could not read the request body.")))
+		return
+	}
 	if !e.wait(r) {
 		e.done(rt.method, writeError(w, codeError(CodeClientGone)))
 		return
@@ -160,16 +168,19 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.done(rt.method, writeError(w, apiErr))
 		return
 	}
-	code := e.serveMethod(w, r, rt, ambiguous)
-	if code == 200 && ambiguous {
-		if mode == AmbiguousDrop {
-			e.done(rt.method, CodeDropped)
-			drop(w)
-			return
-		}
-		code = writeError(w, &apiError{Code: 500, Message: defaultMessages[500], Status: "INTERNAL"})
+	reply, apiErr := e.serveMethod(r, rt, body)
+	switch {
+	case apiErr != nil:
+		e.done(rt.method, writeError(w, apiErr))
+	case !ambiguous:
+		e.done(rt.method, writeJSON(w, reply))
+	case mode == AmbiguousDrop:
+		// The send was performed: the client never hears so.
+		e.done(rt.method, CodeDropped)
+		drop(w)
+	default:
+		e.done(rt.method, writeError(w, codeError(500)))
 	}
-	e.done(rt.method, code)
 }
 
 // wait sleeps for the emulated latency; it reports false if the client

@@ -42,13 +42,13 @@ type pageToken struct {
 	Updated int64  `json:"t"`
 }
 
-func (e *Emulator) list(w http.ResponseWriter, r *http.Request, rt route, customer string) int {
+func (e *Emulator) list(r *http.Request, customer string) (any, *apiError) {
 	q := r.URL.Query()
 	size := defaultPageSize
 	if s := q.Get("pageSize"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 {
-			return writeError(w, invalidArgument("Invalid value for pageSize: "+strconv.Quote(s)))
+			return nil, invalidArgument("Invalid value for pageSize: " + strconv.Quote(s))
 		}
 		if n > 0 {
 			size = min(n, maxPageSize)
@@ -56,11 +56,11 @@ func (e *Emulator) list(w http.ResponseWriter, r *http.Request, rt route, custom
 	}
 	mask, ok := parseFilter(q.Get("filter"))
 	if !ok {
-		return writeError(w, invalidArgument("Invalid filter: "+strconv.Quote(q.Get("filter"))))
+		return nil, invalidArgument("Invalid filter: " + strconv.Quote(q.Get("filter")))
 	}
 	order, ok := parseOrder(q.Get("orderBy"))
 	if !ok {
-		return writeError(w, invalidArgument("Invalid orderBy: "+strconv.Quote(q.Get("orderBy"))))
+		return nil, invalidArgument("Invalid orderBy: " + strconv.Quote(q.Get("orderBy")))
 	}
 	less := lessFunc(order)
 	var cursor *listItem
@@ -71,7 +71,7 @@ func (e *Emulator) list(w http.ResponseWriter, r *http.Request, rt route, custom
 			err = json.Unmarshal(b, &t)
 		}
 		if err != nil || t.Filter != mask || t.Order != order {
-			return writeError(w, invalidArgument("Invalid page token; the other parameters must stay the same across pages."))
+			return nil, invalidArgument("Invalid page token; the other parameters must stay the same across pages.")
 		}
 		cursor = &listItem{email: t.Email, account: account{updated: t.Updated}}
 	}
@@ -103,7 +103,7 @@ func (e *Emulator) list(w http.ResponseWriter, r *http.Request, rt route, custom
 		resp.UserInvitations = append(resp.UserInvitations, it.json(prefix+it.email))
 		last = it
 	}
-	return writeJSON(w, resp)
+	return resp, nil
 }
 
 // snapshot returns the visible invitations sorted in order; the caller
