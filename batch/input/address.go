@@ -61,7 +61,7 @@ func Address(raw string) (normalized string, err error) {
 	if len(s) >= len("mailto:") && strings.EqualFold(s[:len("mailto:")], "mailto:") {
 		return "", addrErr("mailto: prefix; give the bare address")
 	}
-	if strings.ContainsAny(s, "<>") {
+	if strings.IndexByte(s, '<') >= 0 || strings.IndexByte(s, '>') >= 0 {
 		return "", addrErr("display-name form; give the bare address")
 	}
 	if err := checkChars(s); err != nil {
@@ -125,15 +125,17 @@ func checkChars(s string) error {
 	return nil
 }
 
-// isAtext reports whether c may appear in a dot-atom (RFC 5322 atext) minus
-// the characters this package always refuses ('/', '?', '#', '%').
-func isAtext(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
+// atext marks the bytes that may appear in a local part: RFC 5322 atext
+// minus the characters this package always refuses ('/', '?', '#', '%').
+var atext = func() (t [256]bool) {
+	for c := range t {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("!$&'*+=^_`{|}~-", byte(c)) >= 0
 	}
-	return strings.IndexByte("!$&'*+=^_`{|}~-", c) >= 0
-}
+	return t
+}()
+
+func isAtext(c byte) bool { return atext[c] }
 
 func checkLocal(l string) error {
 	switch {
@@ -159,9 +161,12 @@ func checkDomain(d string) error {
 		return addrErr("domain longer than %d characters", maxDomain)
 	case strings.IndexByte(d, '.') < 0:
 		return addrErr("domain has no '.'")
+	case d[len(d)-1] == '.':
+		return addrErr("domain has an empty label")
 	}
-	labels := strings.Split(d, ".")
-	for _, l := range labels {
+	var l string
+	for rest := d; rest != ""; {
+		l, rest, _ = strings.Cut(rest, ".")
 		switch {
 		case l == "":
 			return addrErr("domain has an empty label")
@@ -176,7 +181,7 @@ func checkDomain(d string) error {
 			}
 		}
 	}
-	if strings.Trim(labels[len(labels)-1], "0123456789") == "" {
+	if strings.Trim(l, "0123456789") == "" {
 		return addrErr("top-level domain is numeric")
 	}
 	return nil
