@@ -329,6 +329,19 @@ func (l *Ledger) Len() int {
 	return len(l.index)
 }
 
+// Flush waits until every record so far is durable.
+func (l *Ledger) Flush() error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.j == nil || l.opts.ReadOnly {
+		return nil
+	}
+	if err := l.j.Flush(); err != nil {
+		return fmt.Errorf("ledger flush: %w", err)
+	}
+	return nil
+}
+
 // Close makes every record durable and releases the lock.
 func (l *Ledger) Close() error {
 	l.mu.Lock()
