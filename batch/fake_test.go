@@ -160,4 +160,3 @@ func csvSource(text string) Source {
 	}
 	return r
 }
-
