@@ -123,7 +123,7 @@ func OpenLedger(path string, opts LedgerOptions) (*Ledger, error) {
 // load (re)reads the file into a new index and journal. The caller holds l.mu
 // or owns l exclusively.
 func (l *Ledger) load() error {
-	index := make(map[uint64]uint64)
+	index := make(map[uint64]uint64, sizeHint(l.path))
 	j, err := OpenJournal(l.path, l.journalOptions(), func(_ int, p []byte) error {
 		nanos, st, email, err := parseLedgerPayload(p)
 		if err != nil {
@@ -140,6 +140,17 @@ func (l *Ledger) load() error {
 	}
 	l.j, l.index = j, index
 	return nil
+}
+
+// sizeHint guesses the number of addresses in the ledger file at path from its
+// size, assuming a typical address has two lines of some 60 bytes, so that the
+// index rarely has to grow while loading.
+func sizeHint(path string) int {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return int(min(st.Size()/128, 1<<26))
 }
 
 func (l *Ledger) journalOptions() JournalOptions {
