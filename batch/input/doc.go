@@ -8,7 +8,8 @@
 // UTF-32 text, other binary content (a NUL byte) and a header line that is
 // not valid UTF-8. A UTF-8 byte order mark is dropped. The delimiter is the
 // most frequent of ',', ';' and tab outside quotes in the header line
-// (',' if none occurs). Quotes are parsed lazily, as Excel and HR exports
+// (',' if none occurs), unless the file starts with Excel's "sep=;" line,
+// which then names it and is skipped (neither header nor record). Quotes are parsed lazily, as Excel and HR exports
 // need (O"Brien); the price is that a field opening a quote that is never
 // closed runs to the end of the file, which shows up as one ragged last
 // record. CRLF and quoted fields spanning lines work. Only the email

@@ -70,7 +70,18 @@ func Open(r io.Reader, opts Options) (*Reader, error) {
 		}
 		head = head[3:]
 	}
-	delim := sniffDelimiter(head)
+	delim, sepLine, err := sepDirective(head)
+	if err != nil {
+		return nil, err
+	}
+	if sepLine > 0 {
+		if _, err := br.Discard(sepLine); err != nil {
+			return nil, fmt.Errorf("read input: %w", err)
+		}
+		head = head[sepLine:]
+	} else {
+		delim = sniffDelimiter(head)
+	}
 
 	cr := csv.NewReader(br)
 	cr.Comma = delim

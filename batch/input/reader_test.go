@@ -152,6 +152,24 @@ func TestReader(t *testing.T) {
 			},
 		},
 		{
+			name: "Excel sep= line",
+			in:   "\xef\xbb\xbfsep=;\r\nName;Email\r\n\"Smith, A\";a@x.com\r\n",
+			want: result{
+				Header: []string{"Name", "Email"}, EmailIndex: 1, Delimiter: ';',
+				Records: []Record{{Row: 1, Email: "a@x.com"}},
+				Fields:  [][]string{{"Smith, A", "a@x.com"}},
+			},
+		},
+		{
+			name: "sep=<letter> is a header",
+			in:   "sep=x,email\n1,a@x.com\n",
+			want: result{
+				Header: []string{"sep=x", "email"}, EmailIndex: 1, Delimiter: ',',
+				Records: []Record{{Row: 1, Email: "a@x.com"}},
+				Fields:  [][]string{{"1", "a@x.com"}},
+			},
+		},
+		{
 			name: "header only",
 			in:   "name,email\n",
 			want: result{Header: []string{"name", "email"}, EmailIndex: 1, Delimiter: ','},
@@ -198,8 +216,8 @@ func TestHeaderVariants(t *testing.T) {
 		{"id,mail", 1},
 		{"id,User Email", 1},
 		{"id,Work E-Mail Address", 1},
-		{"Email Address,Email", 1},          // exact "email" wins
-		{"id,\u00a0Email\u00a0", 1},         // NBSP around the name
+		{"Email Address,Email", 1},           // exact "email" wins
+		{"id,\u00a0Email\u00a0", 1},          // NBSP around the name
 		{"\"Email\",\"Secondary Email\"", 0}, // not an alias
 	}
 	for _, tt := range tests {
@@ -256,6 +274,8 @@ func TestFileErrors(t *testing.T) {
 		{"UTF-32LE", "\xff\xfe\x00\x00e\x00\x00\x00", Options{}, "UTF-32 text; save it as UTF-8 CSV"},
 		{"NUL byte", "email\na@x.com\x00\n", Options{}, "binary content, not CSV (NUL byte at offset 13)"},
 		{"invalid UTF-8 header", "id,e\xe9mail\n1,a@x.com\n", Options{}, "invalid UTF-8 in the header line (column 2); save the file as UTF-8 CSV"},
+		{"sep= line only", "sep=,\n", Options{}, "empty file: no header"},
+		{"unsupported sep=", "sep=|\nemail\n", Options{}, "unsupported delimiter '|' in the sep= line; use ',', ';' or tab"},
 		{"no email column", "name,dept,phone\nA,B,C\n", Options{}, "no email column; header has: name, dept, phone; use --email-column"},
 		{"two candidates", "E-mail,Email Address\n", Options{}, `several possible email columns: "E-mail", "Email Address"; choose one with --email-column`},
 		{"two exact", "email,EMAIL\n", Options{}, `several possible email columns: "email", "EMAIL"; choose one with --email-column`},

@@ -109,3 +109,31 @@ scan:
 	}
 	return ','
 }
+
+// sepDirective recognizes the "sep=;" first line with which Excel states
+// the delimiter, returning the delimiter and the length of the line to
+// skip, or 0 when b does not start with one.
+func sepDirective(b []byte) (delim rune, n int, err error) {
+	const prefix = "sep="
+	if len(b) < len(prefix)+1 || !bytes.EqualFold(b[:len(prefix)], []byte(prefix)) {
+		return 0, 0, nil
+	}
+	eol := bytes.IndexByte(b, '\n')
+	if eol < 0 {
+		eol = len(b)
+	}
+	arg := bytes.TrimSuffix(b[len(prefix):eol], []byte("\r"))
+	if len(arg) != 1 || isAlnum(arg[0]) {
+		return 0, 0, nil // a header starting with "sep=", however odd
+	}
+	switch c := rune(arg[0]); c {
+	case ',', ';', '\t':
+		return c, min(eol+1, len(b)), nil
+	default:
+		return 0, 0, fileErr("unsupported delimiter %q in the sep= line; use ',', ';' or tab", c)
+	}
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
