@@ -175,6 +175,11 @@ func TestReader(t *testing.T) {
 			want: result{Header: []string{"name", "email"}, EmailIndex: 1, Delimiter: ','},
 		},
 		{
+			name: "header only, CR at the end",
+			in:   "email\r",
+			want: result{Header: []string{"email"}, EmailIndex: 0, Delimiter: ','},
+		},
+		{
 			name: "header only, no newline",
 			in:   "email",
 			want: result{Header: []string{"email"}, EmailIndex: 0, Delimiter: ','},
@@ -276,6 +281,7 @@ func TestFileErrors(t *testing.T) {
 		{"invalid UTF-8 header", "id,e\xe9mail\n1,a@x.com\n", Options{}, "invalid UTF-8 in the header line (column 2); save the file as UTF-8 CSV"},
 		{"sep= line only", "sep=,\n", Options{}, "empty file: no header"},
 		{"unsupported sep=", "sep=|\nemail\n", Options{}, "unsupported delimiter '|' in the sep= line; use ',', ';' or tab"},
+		{"CR line endings", "email\ra@x.com\rb@x.com\r", Options{}, "lines end with CR only (old Mac format); save it as \"CSV UTF-8\""},
 		{"no email column", "name,dept,phone\nA,B,C\n", Options{}, "no email column; header has: name, dept, phone; use --email-column"},
 		{"two candidates", "E-mail,Email Address\n", Options{}, `several possible email columns: "E-mail", "Email Address"; choose one with --email-column`},
 		{"two exact", "email,EMAIL\n", Options{}, `several possible email columns: "email", "EMAIL"; choose one with --email-column`},

@@ -42,6 +42,9 @@ func sniff(b []byte) error {
 	}
 	nul := bytes.IndexByte(b, 0)
 	if nul < 0 {
+		if crOnly(b) {
+			return fileErr("lines end with CR only (old Mac format); save it as \"CSV UTF-8\"")
+		}
 		return nil
 	}
 	if looksUTF16(b) {
@@ -136,4 +139,12 @@ func sepDirective(b []byte) (delim rune, n int, err error) {
 
 func isAlnum(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+// crOnly reports whether b separates lines with a lone CR, which
+// encoding/csv would take for data: a CR followed by more text and no LF
+// anywhere in b.
+func crOnly(b []byte) bool {
+	i := bytes.IndexByte(b, '\r')
+	return i >= 0 && i < len(b)-1 && bytes.IndexByte(b, '\n') < 0
 }
