@@ -16,6 +16,11 @@ func (r *Runner) decide(ctx context.Context, t *tally, email string) (Outcome, s
 		if e, ok := r.Ledger.Lookup(email); ok {
 			switch e.Status {
 			case LedgerSent:
+				if !r.SentSince.IsZero() && !e.Time.Before(r.SentSince) {
+					// Sent by the interrupted run this one resumes, whose
+					// checkpoint missed the outcome: the contract calls it sent.
+					return Sent, "sent before the run was interrupted", nil
+				}
 				return AlreadyInvited, "this tool emailed it on " + e.Time.UTC().Format("2006-01-02"), nil
 			case LedgerSendIntent, LedgerUnconfirmed:
 				// An earlier run stopped while a send was in flight, or

@@ -56,6 +56,10 @@ type Runner struct {
 	// Skip reports rows that already have a final outcome (a resumed run).
 	// They still count for duplicate detection.
 	Skip func(row int) bool
+	// SentSince, when set, is when the run series this run continues
+	// started: a ledger send at or after it was made by that series, and the
+	// row's outcome is Sent rather than AlreadyInvited.
+	SentSince time.Time
 	// Stop, when closed, makes the run stop taking rows; rows in progress
 	// finish. Run then returns with Stats.Stopped set.
 	Stop <-chan struct{}

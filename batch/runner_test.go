@@ -313,3 +313,23 @@ func TestRunSinkFailureStops(t *testing.T) {
 		t.Errorf("err = %v, want the sink's error", err)
 	}
 }
+
+func TestRunSentSince(t *testing.T) {
+	api := newFakeAPI()
+	start := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	l := newMemLedger()
+	l.entries["old@x.com"] = LedgerEntry{Status: LedgerSent, Time: start.Add(-time.Hour)}
+	l.entries["new@x.com"] = LedgerEntry{Status: LedgerSent, Time: start}
+	r := newTestRunner(api, l)
+	r.SentSince = start
+	sink := memSink{}
+	if _, err := r.Run(context.Background(), csvSource("email\nold@x.com\nnew@x.com\n"), sink); err != nil {
+		t.Fatal(err)
+	}
+	if got := outcomes(sink); got[1] != "already_invited" || got[2] != "sent" {
+		t.Errorf("outcomes = %v, want already_invited (earlier run) and sent (the interrupted run)", got)
+	}
+	if n := len(api.calls); n != 0 {
+		t.Errorf("calls = %v, want none", api.calls)
+	}
+}

@@ -5,8 +5,8 @@
 //
 // Open sniffs the first 64 KiB and refuses, with a *FileError naming the
 // problem, an empty file, gzip, zip (and .xlsx/.xls workbooks), UTF-16 and
-// UTF-32 text, other binary content (a NUL byte) and a header line that is
-// not valid UTF-8. A UTF-8 byte order mark is dropped. The delimiter is the
+// UTF-32 text, other binary content (a NUL byte), CR-only line endings
+// (old Mac format) and a header line that is not valid UTF-8. A UTF-8 byte order mark is dropped. The delimiter is the
 // most frequent of ',', ';' and tab outside quotes in the header line
 // (',' if none occurs), unless the file starts with Excel's "sep=;" line,
 // which then names it and is skipped (neither header nor record). Quotes are parsed lazily, as Excel and HR exports

@@ -275,6 +275,9 @@ func (o *runOptions) run(e env) (code int, err error) {
 		Skip:         skip,
 		Stop:         stop,
 	}
+	if resumed {
+		r.SentSince = table.Started
+	}
 	if !o.dryRun {
 		r.Ledger = ledger
 	}
