@@ -51,11 +51,20 @@
 //
 // SetLatency, SetQuota, SetFailRate, FailNext, SetAmbiguousSendRate,
 // SetFatal and RequireToken change how requests fail; all may be called
-// while the emulator serves. A request passes the checks in this order:
-// token (RequireToken), fatal mode, quota, FailNext, fail rate, then the
-// request itself (customer, resource name, state machine). Only ambiguous
-// sends are performed and then fail; every other injected failure happens
-// before the request has any effect.
+// while the emulator serves. A request that names an API method waits out
+// the latency, then passes the checks in this order: token (RequireToken),
+// fatal mode, quota, FailNext, fail rate, then the request itself
+// (customer, resource name, state machine). Only ambiguous sends are
+// performed and then fail; every other injected failure happens before the
+// request has any effect. A path that names no method gets 404 at once and
+// is counted under MethodOther.
+//
+// Resource names are checked on the escaped path: an address with a "/"
+// makes an extra segment and gets 400 INVALID_ARGUMENT, as does any
+// address that is not plain ASCII dot-atom (no "%", "?", "#", spaces or
+// control characters) with a domain of at least two labels. The generated
+// client resolves "." and ".." segments before sending, so those never
+// reach the emulator: callers must validate addresses themselves.
 //
 // # Admin endpoints
 //

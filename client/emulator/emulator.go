@@ -154,7 +154,11 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Reading the body before the latency lets the server notice a client
 	// that gives up meanwhile.
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	var body []byte
+	var err error
+	if r.Body != nil {
+		body, err = io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	}
 	if err != nil {
 		e.done(rt.method, writeError(w, invalidArgument("Could not read the request body.")))
 		return
