@@ -62,9 +62,10 @@
 // Resource names are checked on the escaped path: an address with a "/"
 // makes an extra segment and gets 400 INVALID_ARGUMENT, as does any
 // address that is not plain ASCII dot-atom (no "%", "?", "#", spaces or
-// control characters) with a domain of at least two labels. The generated
-// client resolves "." and ".." segments before sending, so those never
-// reach the emulator: callers must validate addresses themselves.
+// control characters) with a domain of at least two labels. Serve the
+// Emulator itself, not behind an http.ServeMux: a ServeMux cleans "." and
+// ".." segments out of the path (with a redirect), hiding what the client
+// sent.
 //
 // # Admin endpoints
 //
