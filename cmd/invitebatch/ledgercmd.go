@@ -1,5 +1,125 @@
 package main
 
+import (
+	"encoding/csv"
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/invitebatch/invitebatch/batch/input"
+	"github.com/invitebatch/invitebatch/reports"
+)
+
+const ledgerUsage = `Usage:
+  invitebatch ledger show [ADDRESS...]            every record (or those of ADDRESS), oldest first, as CSV
+  invitebatch ledger forget ADDRESS...            delete every record of these addresses
+  invitebatch ledger prune --older-than DURATION  delete the addresses whose last record is older
+
+The ledger is the record of every send this tool made; it is what keeps a
+rerun from emailing someone twice. Forgetting an address lets a later run
+email it again. Flags:
+`
+
+// ledgerCommand inspects and corrects the ledger.
 func ledgerCommand(e env, args []string) (int, error) {
-	return exitUsage, usagef("ledger: not implemented yet")
+	fs := flag.NewFlagSet("ledger", flag.ContinueOnError)
+	customer := fs.String("customer", e.getenv("INVITEBATCH_CUSTOMER"), "customer `ID` whose ledger to use")
+	path := fs.String("ledger", "", "ledger `file` (default: the customer's, for the endpoint CLOUDIDENTITY_EMULATOR_HOST or --endpoint names)")
+	endpoint := fs.String("endpoint", "", "the API base `URL` the runs used, if not Google's")
+	olderThan := fs.Duration("older-than", 0, "for prune: age of the last record, e.g. 2160h (90 days)")
+	pos, err := parseFlags(fs, args)
+	if errors.Is(err, flag.ErrHelp) || (err == nil && len(pos) == 0) {
+		fmt.Fprint(e.stdout, ledgerUsage+flagUsage(fs))
+		if err == nil {
+			return exitUsage, usagef("ledger: want show, forget or prune")
+		}
+		return exitOK, err
+	}
+	if err != nil {
+		return exitUsage, err
+	}
+	sub, addrs := pos[0], pos[1:]
+	if *path == "" {
+		if *customer == "" {
+			return exitUsage, usagef("ledger: --customer (or INVITEBATCH_CUSTOMER) or --ledger is required")
+		}
+		key, err := ledgerKey(false, e.getenv("CLOUDIDENTITY_EMULATOR_HOST"), *endpoint)
+		if err != nil {
+			return exitUsage, err
+		}
+		if *path, err = reports.DefaultLedgerPath(*customer, key); err != nil {
+			return exitUsage, err
+		}
+	}
+	norm := make([]string, 0, len(addrs))
+	for _, a := range addrs {
+		n, err := input.Address(a)
+		if err != nil {
+			return exitUsage, usagef("ledger: %q: %v", a, err)
+		}
+		norm = append(norm, n)
+	}
+	switch sub {
+	case "show":
+		return ledgerShow(e, *path, norm)
+	case "forget":
+		if len(norm) == 0 {
+			return exitUsage, usagef("ledger forget: name the addresses to forget")
+		}
+		return ledgerEdit(e, *path, func(l *reports.Ledger) (int, error) { return l.Forget(norm...) })
+	case "prune":
+		if *olderThan <= 0 || len(norm) > 0 {
+			return exitUsage, usagef("ledger prune: want --older-than DURATION and no addresses")
+		}
+		cutoff := time.Now().Add(-*olderThan)
+		return ledgerEdit(e, *path, func(l *reports.Ledger) (int, error) { return l.Prune(cutoff) })
+	}
+	return exitUsage, usagef("ledger: unknown subcommand %q (want show, forget or prune)", sub)
+}
+
+func ledgerShow(e env, path string, only []string) (int, error) {
+	l, err := reports.OpenLedger(path, reports.LedgerOptions{ReadOnly: true})
+	if err != nil {
+		return exitCode(err), err
+	}
+	defer l.Close()
+	want := make(map[string]bool, len(only))
+	for _, a := range only {
+		want[a] = true
+	}
+	w := csv.NewWriter(e.stdout)
+	_ = w.Write([]string{"time", "email", "status"})
+	err = l.Each(func(r reports.LedgerRecord) error {
+		if len(want) > 0 && !want[r.Email] {
+			return nil
+		}
+		return w.Write([]string{r.Time.UTC().Format(time.RFC3339), reports.Cell(r.Email), reports.LedgerStatusWord(r.Status)})
+	})
+	w.Flush()
+	if err == nil {
+		err = w.Error()
+	}
+	if err != nil {
+		return exitFatal, err
+	}
+	return exitOK, nil
+}
+
+// ledgerEdit runs edit on the ledger under its lock (exit 4 while a run
+// holds it).
+func ledgerEdit(e env, path string, edit func(*reports.Ledger) (int, error)) (int, error) {
+	l, err := reports.OpenLedger(path, reports.LedgerOptions{})
+	if err != nil {
+		return exitCode(err), err
+	}
+	n, err := edit(l)
+	if cerr := l.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return exitFatal, err
+	}
+	fmt.Fprintf(e.stderr, "invitebatch ledger: removed %d addresses from %s\n", n, path)
+	return exitOK, nil
 }

@@ -143,17 +143,8 @@ func parseRunFlags(e env, args []string) (*runOptions, error) {
 	if (o.emulator || o.emulatorHost != "") && (o.credentials != "" || o.impersonateUser != "" || o.impSA != "") {
 		return nil, usagef("run: the emulator takes no credentials; drop --credentials and --impersonate-*")
 	}
-	switch {
-	case o.emulator:
-		o.endpointID = "emulator-builtin"
-	case o.emulatorHost != "":
-		o.endpointID = "emulator-" + o.emulatorHost
-	case o.endpoint != "":
-		u, err := url.Parse(o.endpoint)
-		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-			return nil, usagef("run: --endpoint %q is not an http(s) URL", o.endpoint)
-		}
-		o.endpointID = u.Host
+	if o.endpointID, err = ledgerKey(o.emulator, o.emulatorHost, o.endpoint); err != nil {
+		return nil, err
 	}
 	if o.file == "-" && o.report == "" {
 		return nil, usagef("run: reading stdin needs --report PATH")
@@ -165,6 +156,25 @@ func parseRunFlags(e env, args []string) (*runOptions, error) {
 		o.checkpoint = sibling(o.file, ".checkpoint")
 	}
 	return o, nil
+}
+
+// ledgerKey names the endpoint in the default ledger's file name, so that
+// runs against an emulator or another endpoint never share the production
+// ledger ("" for Google's).
+func ledgerKey(builtin bool, emulatorHost, endpoint string) (string, error) {
+	switch {
+	case builtin:
+		return "emulator-builtin", nil
+	case emulatorHost != "":
+		return "emulator-" + emulatorHost, nil
+	case endpoint != "":
+		u, err := url.Parse(endpoint)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return "", usagef("--endpoint %q is not an http(s) URL", endpoint)
+		}
+		return u.Host, nil
+	}
+	return "", nil
 }
 
 // sibling returns users.<suffix> for users.csv, in the same directory.
