@@ -78,7 +78,6 @@ func Open(r io.Reader, opts Options) (*Reader, error) {
 		if _, err := br.Discard(sepLine); err != nil {
 			return nil, fmt.Errorf("read input: %w", err)
 		}
-		head = head[sepLine:]
 	} else {
 		delim = sniffDelimiter(head)
 	}
