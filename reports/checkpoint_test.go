@@ -337,7 +337,7 @@ func BenchmarkCheckpointLoad(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds()), "cpu-ms/op")
+		b.ReportMetric(float64((cpuTime() - cpu0).Milliseconds()), "cpu-ms/op")
 		if s.Rows() != n || s.Count(batch.Failed) != n/20 {
 			b.Fatalf("Rows %d, failed %d", s.Rows(), s.Count(batch.Failed))
 		}

@@ -489,7 +489,7 @@ func BenchmarkLedgerLoad(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds()), "cpu-ms/op")
+		b.ReportMetric(float64((cpuTime() - cpu0).Milliseconds()), "cpu-ms/op")
 		runtime.GC()
 		runtime.ReadMemStats(&ms1)
 		if l.Len() != n {
