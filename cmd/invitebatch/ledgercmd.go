@@ -1,11 +1,12 @@
 package main
 
 import (
-	"encoding/csv"
 	"errors"
 	"flag"
 	"fmt"
 	"time"
+
+	"github.com/gocarina/gocsv"
 
 	"github.com/invitebatch/invitebatch/batch/input"
 	"github.com/invitebatch/invitebatch/reports"
@@ -78,6 +79,13 @@ func ledgerCommand(e env, args []string) (int, error) {
 	return exitUsage, usagef("ledger: unknown subcommand %q (want show, forget or prune)", sub)
 }
 
+// ledgerRow is a line of `ledger show`.
+type ledgerRow struct {
+	Time   string `csv:"time"`
+	Email  string `csv:"email"`
+	Status string `csv:"status"`
+}
+
 func ledgerShow(e env, path string, only []string) (int, error) {
 	l, err := reports.OpenLedger(path, reports.LedgerOptions{ReadOnly: true})
 	if err != nil {
@@ -88,14 +96,34 @@ func ledgerShow(e env, path string, only []string) (int, error) {
 	for _, a := range only {
 		want[a] = true
 	}
-	w := csv.NewWriter(e.stdout)
-	_ = w.Write([]string{"time", "email", "status"})
+	// Fixed columns: gocsv maps ledgerRow to them, in chunks so that a
+	// ledger of a million lines streams in constant memory.
+	w := gocsv.DefaultCSVWriter(e.stdout)
+	chunk := make([]ledgerRow, 0, 1024)
+	header := true
+	flush := func() error {
+		var err error
+		if header {
+			err = gocsv.MarshalCSV(chunk, w)
+		} else {
+			err = gocsv.MarshalCSVWithoutHeaders(chunk, w)
+		}
+		header, chunk = false, chunk[:0]
+		return err
+	}
 	err = l.Each(func(r reports.LedgerRecord) error {
 		if len(want) > 0 && !want[r.Email] {
 			return nil
 		}
-		return w.Write([]string{r.Time.UTC().Format(time.RFC3339), reports.Cell(r.Email), reports.LedgerStatusWord(r.Status)})
+		chunk = append(chunk, ledgerRow{r.Time.UTC().Format(time.RFC3339), reports.Cell(r.Email), reports.LedgerStatusWord(r.Status)})
+		if len(chunk) == cap(chunk) {
+			return flush()
+		}
+		return nil
 	})
+	if err == nil {
+		err = flush()
+	}
 	w.Flush()
 	if err == nil {
 		err = w.Error()
