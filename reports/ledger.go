@@ -157,6 +157,10 @@ func (l *Ledger) journalOptions() JournalOptions {
 	return JournalOptions{ReadOnly: l.opts.ReadOnly, NoSync: l.opts.NoSync}
 }
 
+// maxEmail is far above the 254 bytes an address can have, and far below
+// MaxPayload.
+const maxEmail = 1024
+
 // parseLedgerPayload splits "<unix nanos> <status word> <email>".
 func parseLedgerPayload(p []byte) (nanos int64, st batch.LedgerStatus, email []byte, err error) {
 	i := indexByte(p, ' ')
@@ -303,7 +307,7 @@ func (l *Ledger) Settle(email string, status batch.LedgerStatus) error {
 // record appends a line and updates the index.
 func (l *Ledger) record(email string, st batch.LedgerStatus) (*Journal, uint64, error) {
 	e := normaliseEmail(email)
-	if !validEmailBytes(e) {
+	if len(e) > maxEmail || !validEmailBytes(e) {
 		return nil, 0, fmt.Errorf("ledger: unusable address %q", email)
 	}
 	if l.opts.ReadOnly {

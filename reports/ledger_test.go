@@ -151,6 +151,7 @@ func TestLedgerRejects(t *testing.T) {
 		{"empty address", l.Settle("  ", batch.LedgerSent)},
 		{"address with a space", l.Settle("a b@c.d", batch.LedgerSent)},
 		{"address with a newline", l.Intend(ctx, "a\nb@c.d", batch.LedgerSendIntent)},
+		{"huge address", l.Intend(ctx, strings.Repeat("a", MaxPayload)+"@c.d", batch.LedgerSendIntent)},
 	}
 	for _, tt := range tests {
 		if tt.err == nil {
@@ -471,6 +472,35 @@ func writeBigLedger(tb testing.TB, path string, n int) {
 		tb.Fatal(err)
 	}
 	f.Close()
+}
+
+// TestLedgerMemory guards the index's size: under 48 bytes of heap per
+// address.
+func TestLedgerMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow")
+	}
+	const n = 100_000
+	path := filepath.Join(t.TempDir(), "l")
+	writeBigLedger(t, path, n)
+	var ms0, ms1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms0)
+	l, err := OpenLedger(path, LedgerOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&ms1)
+	if l.Len() != n {
+		t.Fatalf("Len %d, want %d", l.Len(), n)
+	}
+	perAddr := float64(int64(ms1.HeapAlloc)-int64(ms0.HeapAlloc)) / n
+	t.Logf("%.1f bytes of heap per address", perAddr)
+	if perAddr > 48 {
+		t.Errorf("%.1f bytes of heap per address, want < 48", perAddr)
+	}
+	runtime.KeepAlive(l)
 }
 
 // BenchmarkLedgerLoad loads a ledger of a million addresses (two lines each)
