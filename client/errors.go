@@ -33,7 +33,7 @@ import (
 // "send", "cancel" or "list"); only "send" and "cancel" can be Ambiguous.
 // An error wrapping context.Canceled or context.DeadlineExceeded is
 // returned unchanged: it is taken to be the caller's context ending. nil
-// gives nil.
+// gives nil, and an error holding a *batch.APIError gives that.
 //
 // The Msg of the result is short and safe to log: the method, the HTTP code
 // and status and the server's message, never a header, a raw body or
@@ -41,6 +41,10 @@ import (
 func Classify(err error, method string) error {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
+	}
+	var ae *batch.APIError
+	if errors.As(err, &ae) {
+		return ae // already classified, e.g. by a Client method
 	}
 	return classify(err, method, "")
 }
