@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 )
 
@@ -375,6 +376,10 @@ func (j *Journal) flusher() {
 	for {
 		select {
 		case <-j.kick:
+			// Let the waiters just woken by the previous flush append their
+			// next records first, so that they share this flush instead of
+			// splitting into a small batch and a large one.
+			runtime.Gosched()
 			j.flushPending()
 		case <-j.stop:
 			j.flushPending()
