@@ -69,7 +69,8 @@ type JournalOptions struct {
 // goroutine writes and fsyncs whatever has accumulated, so many goroutines
 // waiting for durability at the same time share one fsync.
 //
-// A Journal is safe for concurrent use. It must be closed.
+// A Journal is made by OpenJournal (the zero value is not usable), is safe for
+// concurrent use, and must be closed.
 type Journal struct {
 	path   string
 	f      *os.File // nil when read-only
@@ -90,11 +91,11 @@ type Journal struct {
 	flushes int // write (and sync) calls, for tests
 }
 
-// OpenJournal opens the journal at path and calls fn with each record in
-// order; lineNo is 1-based and payload is only valid during the call. Loading
-// streams: no more than one line is held at a time. An error from fn stops the
-// load and is returned inside a *CorruptError that locates the line; so is any
-// damaged line.
+// OpenJournal opens the journal at path and calls fn (if not nil) with each
+// record in order; lineNo is 1-based and payload is only valid during the
+// call. Loading streams: no more than one line is held at a time. An error
+// from fn stops the load and is returned inside a *CorruptError that locates
+// the line; so is any damaged line.
 //
 // Unless opts.ReadOnly, a missing file is created with mode 0600 (and its
 // directory with 0700), a torn final line is cut off, and the Journal is
