@@ -233,7 +233,7 @@ func classifyHTTP(f httpFailure, method, customer string) *batch.APIError {
 	if status == "" {
 		status = strings.ToLower(http.StatusText(f.code))
 	}
-	e.Msg = fmt.Sprintf("%s: %d %s", method, f.code, status)
+	e.Msg = strings.TrimSpace(fmt.Sprintf("%s: %d %s", method, f.code, status))
 	if m := clean(f.message); m != "" {
 		e.Msg += ": " + m
 	}
@@ -452,9 +452,9 @@ func clean(s string) string {
 		}
 		return r
 	}, strings.TrimSpace(s))
-	const max = 300
-	if len(s) > max {
-		cut := max
+	const limit = 300
+	if len(s) > limit {
+		cut := limit
 		for cut > 0 && !utf8.RuneStart(s[cut]) {
 			cut--
 		}
