@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/api/googleapi"
 
 	"github.com/invitebatch/invitebatch/batch"
 )
@@ -313,4 +315,29 @@ func TestEmulatorPrincipal(t *testing.T) {
 	if got, want := c.Principal(), "emulator (no credentials)"; got != want {
 		t.Errorf("got principal %q, want %q", got, want)
 	}
+}
+
+// FuzzName checks that an accepted address stays one path segment of the
+// URL the generated client builds, and comes back unchanged from it.
+func FuzzName(f *testing.F) {
+	for _, s := range []string{"a.b+tag@x.com", "we/ird@x.com", "q?x@x", "pct%41@x", "ü@x.de", "semi;colon=@x", "..@x"} {
+		f.Add(s)
+	}
+	c := &Client{customer: customer}
+	f.Fuzz(func(t *testing.T, email string) {
+		name, err := c.name("get", email)
+		if err != nil {
+			return
+		}
+		u := &url.URL{Path: "v1/{+name}"}
+		googleapi.Expand(u, map[string]string{"name": name})
+		parsed, err := url.Parse("http://h/" + u.EscapedPath())
+		if err != nil {
+			t.Fatalf("address %q gives an unparsable URL %q: %v", email, u.EscapedPath(), err)
+		}
+		segs := strings.Split(parsed.Path, "/")
+		if len(segs) != 6 || segs[5] != strings.ToLower(email) {
+			t.Errorf("address %q gives path %q, want one segment holding it", email, parsed.Path)
+		}
+	})
 }
