@@ -365,7 +365,7 @@ func TestCrashKillNineNeverSendsTwice(t *testing.T) {
 	for k := range kills {
 		w.emu.SetAmbiguousSendRate(0.05, modes[k%2])
 		before := recorded(w.checkpoint("users.checkpoint"))
-		if n-before < 16 {
+		if n-before < 48 { // a kill would likely come after the end
 			t.Logf("kill %d: only %d rows left, no more kills", k+1, n-before)
 			break
 		}
