@@ -91,7 +91,7 @@ func (r *Runner) send(ctx context.Context, t *tally, email string) (Outcome, str
 		err := r.call(ctx, t, MethodSend, func(ctx context.Context) error { return r.API.Send(ctx, email) })
 		if err == nil {
 			r.Log.Info("invitation sent", zap.String("email", email))
-			return Sent, "", r.settleLedger(email, LedgerSent)
+			return Sent, "", r.settleLedger(ctx, email, LedgerSent)
 		}
 		var ae *APIError
 		if !errors.As(err, &ae) || ae.Kind == KindFatal {
@@ -99,7 +99,7 @@ func (r *Runner) send(ctx context.Context, t *tally, email string) (Outcome, str
 		}
 		switch {
 		case ae.Kind == KindPrecondition:
-			return NotInvitable, "send refused: " + ae.Msg, r.settleLedger(email, LedgerNotSent)
+			return NotInvitable, "send refused: " + ae.Msg, r.settleLedger(ctx, email, LedgerNotSent)
 		case ae.Ambiguous && try < maxAmbiguous:
 			r.Log.Warn("send failed ambiguously; checking the invitation", zap.String("email", email), zap.String("error", ae.Msg))
 			out, reason, err := r.settle(ctx, t, email, true)
@@ -108,9 +108,9 @@ func (r *Runner) send(ctx context.Context, t *tally, email string) (Outcome, str
 			}
 			// NOT_YET_SENT: the send did not take effect; send again.
 		case ae.Ambiguous:
-			return Unconfirmed, "send failed ambiguously " + fmt.Sprint(try) + " times: " + ae.Msg, r.settleLedger(email, LedgerUnconfirmed)
+			return Unconfirmed, "send failed ambiguously " + fmt.Sprint(try) + " times: " + ae.Msg, r.settleLedger(ctx, email, LedgerUnconfirmed)
 		default:
-			return Failed, ae.Msg, r.settleLedger(email, LedgerNotSent)
+			return Failed, ae.Msg, r.settleLedger(ctx, email, LedgerNotSent)
 		}
 	}
 }
@@ -131,19 +131,19 @@ func (r *Runner) settle(ctx context.Context, t *tally, email string, fresh bool)
 			return OutcomeNone, "", err
 		}
 		return Unconfirmed, "send result unknown and the invitation could not be read: " + err.Error(),
-			r.settleLedger(email, LedgerUnconfirmed)
+			r.settleLedger(ctx, email, LedgerUnconfirmed)
 	}
 	switch inv.State {
 	case StateInvited:
-		return Sent, "confirmed by the invitation's state after an interrupted send", r.settleLedger(email, LedgerSent)
+		return Sent, "confirmed by the invitation's state after an interrupted send", r.settleLedger(ctx, email, LedgerSent)
 	case StateAccepted, StateDeclined:
 		out, reason, _ := byState(inv)
-		return out, reason, r.settleLedger(email, LedgerSent)
+		return out, reason, r.settleLedger(ctx, email, LedgerSent)
 	case StateNone:
 		// Too new to be listed (the 48-hour lag) or never created: the
 		// email may or may not have gone out. Never re-sent silently.
 		return Unconfirmed, "send result unknown and no invitation is visible yet (accounts newer than 48 hours are not listed); not re-sent",
-			r.settleLedger(email, LedgerUnconfirmed)
+			r.settleLedger(ctx, email, LedgerUnconfirmed)
 	}
 	// NOT_YET_SENT: the send visibly did not take effect.
 	if fresh {
@@ -153,11 +153,11 @@ func (r *Runner) settle(ctx context.Context, t *tally, email string, fresh bool)
 }
 
 // settleLedger records a send's result when there is a ledger.
-func (r *Runner) settleLedger(email string, s LedgerStatus) error {
+func (r *Runner) settleLedger(ctx context.Context, email string, s LedgerStatus) error {
 	if r.Ledger == nil || r.DryRun {
 		return nil
 	}
-	if err := r.Ledger.Settle(email, s); err != nil {
+	if err := r.Ledger.Settle(ctx, email, s); err != nil {
 		return fmt.Errorf("ledger: %w", err)
 	}
 	return nil

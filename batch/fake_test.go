@@ -135,11 +135,11 @@ func (l *memLedger) Lookup(email string) (LedgerEntry, bool) {
 	return e, ok
 }
 
-func (l *memLedger) Intend(_ context.Context, email string, s LedgerStatus) error {
-	return l.Settle(email, s)
+func (l *memLedger) Intend(ctx context.Context, email string, s LedgerStatus) error {
+	return l.Settle(ctx, email, s)
 }
 
-func (l *memLedger) Settle(email string, s LedgerStatus) error {
+func (l *memLedger) Settle(_ context.Context, email string, s LedgerStatus) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.entries[email] = LedgerEntry{Status: s}

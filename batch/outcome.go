@@ -125,7 +125,8 @@ type Ledger interface {
 	// LedgerCancelIntent) is about to leave. It returns only once the record
 	// is on stable storage.
 	Intend(ctx context.Context, email string, status LedgerStatus) error
-	// Settle records the result of an action. It need not be durable when it
-	// returns; it is by the time the ledger is closed.
-	Settle(email string, status LedgerStatus) error
+	// Settle records the result of an action. It returns only once the
+	// record is on stable storage: the row's outcome goes to the checkpoint
+	// after it, so the checkpoint is never ahead of the ledger.
+	Settle(ctx context.Context, email string, status LedgerStatus) error
 }

@@ -333,3 +333,40 @@ func TestRunSentSince(t *testing.T) {
 		t.Errorf("calls = %v, want no row calls", api.calls)
 	}
 }
+
+// orderSink checks, as each outcome arrives, that the ledger already holds
+// the row's send result: the checkpoint (a sink) must never be ahead of the
+// ledger, or a crash between the two could leave a send unsettled.
+type orderSink struct {
+	t *testing.T
+	l *memLedger
+}
+
+func (s orderSink) Record(r Result) error {
+	if r.Outcome == Sent || r.Outcome == Unconfirmed {
+		e, _ := s.l.Lookup(strings.ToLower(r.Email))
+		if e.Status != LedgerSent && e.Status != LedgerUnconfirmed {
+			s.t.Errorf("row %d recorded %v while the ledger says %v", r.Row, r.Outcome, e.Status)
+		}
+	}
+	return nil
+}
+
+func TestRunLedgerSettledBeforeOutcome(t *testing.T) {
+	api := newFakeAPI()
+	var b strings.Builder
+	b.WriteString("email\n")
+	for i := range 200 {
+		e := fmt.Sprintf("u%d@x.com", i)
+		api.unmanaged(e)
+		if i%10 == 0 {
+			api.hidden[e] = true
+			api.afterSend[e] = retryable(0, true)
+		}
+		b.WriteString(e + "\n")
+	}
+	l := newMemLedger()
+	if _, err := newTestRunner(api, l).Run(context.Background(), csvSource(b.String()), orderSink{t, l}); err != nil {
+		t.Fatal(err)
+	}
+}

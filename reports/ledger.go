@@ -286,19 +286,22 @@ func (l *Ledger) Intend(ctx context.Context, email string, status batch.LedgerSt
 	return nil
 }
 
-// Settle records the result of an action without waiting for it to be
-// durable; Close makes it so. It returns an error if an earlier write failed.
-func (l *Ledger) Settle(email string, status batch.LedgerStatus) error {
+// Settle records the result of an action and returns once it is on stable
+// storage (concurrent callers share one fsync). The caller records the
+// row's outcome in the checkpoint only after that, so that a crash can never
+// leave the checkpoint calling a row final while the ledger still shows the
+// send in flight.
+func (l *Ledger) Settle(ctx context.Context, email string, status batch.LedgerStatus) error {
 	switch status {
 	case batch.LedgerSent, batch.LedgerNotSent, batch.LedgerUnconfirmed, batch.LedgerCancelled:
 	default:
 		return fmt.Errorf("ledger settle: status %d is not a result", status)
 	}
-	j, _, err := l.record(email, status)
+	j, seq, err := l.record(email, status)
 	if err != nil {
 		return err
 	}
-	if err := j.Err(); err != nil {
+	if err := j.Wait(ctx, seq); err != nil {
 		return fmt.Errorf("ledger settle: %w", err)
 	}
 	return nil

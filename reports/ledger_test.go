@@ -78,7 +78,7 @@ func TestLedgerRoundTrip(t *testing.T) {
 		if s.status == batch.LedgerSendIntent || s.status == batch.LedgerCancelIntent {
 			err = l.Intend(ctx, s.email, s.status)
 		} else {
-			err = l.Settle(s.email, s.status)
+			err = l.Settle(context.Background(), s.email, s.status)
 		}
 		if err != nil {
 			t.Fatalf("%s %v: %v", s.email, s.status, err)
@@ -146,10 +146,10 @@ func TestLedgerRejects(t *testing.T) {
 	}{
 		{"intend with a result", l.Intend(ctx, "a@b.c", batch.LedgerSent)},
 		{"intend with none", l.Intend(ctx, "a@b.c", batch.LedgerNone)},
-		{"settle with an intent", l.Settle("a@b.c", batch.LedgerSendIntent)},
-		{"settle with an unknown status", l.Settle("a@b.c", 99)},
-		{"empty address", l.Settle("  ", batch.LedgerSent)},
-		{"address with a space", l.Settle("a b@c.d", batch.LedgerSent)},
+		{"settle with an intent", l.Settle(context.Background(), "a@b.c", batch.LedgerSendIntent)},
+		{"settle with an unknown status", l.Settle(context.Background(), "a@b.c", 99)},
+		{"empty address", l.Settle(context.Background(), "  ", batch.LedgerSent)},
+		{"address with a space", l.Settle(context.Background(), "a b@c.d", batch.LedgerSent)},
 		{"address with a newline", l.Intend(ctx, "a\nb@c.d", batch.LedgerSendIntent)},
 		{"huge address", l.Intend(ctx, strings.Repeat("a", MaxPayload)+"@c.d", batch.LedgerSendIntent)},
 	}
@@ -164,7 +164,7 @@ func TestLedgerRejects(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Settle("a@b.c", batch.LedgerSent); !errors.Is(err, ErrJournalClosed) {
+	if err := l.Settle(context.Background(), "a@b.c", batch.LedgerSent); !errors.Is(err, ErrJournalClosed) {
 		t.Errorf("Settle after Close: %v, want ErrJournalClosed", err)
 	}
 }
@@ -187,7 +187,7 @@ func TestLedgerLockAndReadOnly(t *testing.T) {
 
 	l := openTestLedger(t, path)
 	defer l.Close()
-	if err := l.Settle("a@b.c", batch.LedgerSent); err != nil {
+	if err := l.Settle(context.Background(), "a@b.c", batch.LedgerSent); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := OpenLedger(path, LedgerOptions{}); !IsLocked(err) {
@@ -208,7 +208,7 @@ func TestLedgerLockAndReadOnly(t *testing.T) {
 	if err := ro.Intend(context.Background(), "x@b.c", batch.LedgerSendIntent); !errors.Is(err, ErrReadOnly) {
 		t.Errorf("read-only Intend: %v, want ErrReadOnly", err)
 	}
-	if err := ro.Settle("x@b.c", batch.LedgerSent); !errors.Is(err, ErrReadOnly) {
+	if err := ro.Settle(context.Background(), "x@b.c", batch.LedgerSent); !errors.Is(err, ErrReadOnly) {
 		t.Errorf("read-only Settle: %v, want ErrReadOnly", err)
 	}
 	if _, err := ro.Forget("a@b.c"); !errors.Is(err, ErrReadOnly) {
@@ -237,7 +237,7 @@ func TestLedgerConcurrentIntend(t *testing.T) {
 				if e, ok := l.Lookup(email); !ok || e.Status != batch.LedgerSendIntent {
 					t.Errorf("Lookup after Intend = %v, %v", e, ok)
 				}
-				if err := l.Settle(email, batch.LedgerSent); err != nil {
+				if err := l.Settle(context.Background(), email, batch.LedgerSent); err != nil {
 					t.Error(err)
 				}
 			}
@@ -268,7 +268,7 @@ func TestLedgerForgetAndPrune(t *testing.T) {
 	l := openTestLedger(t, path) // 03:00:01, 03:00:02, ...
 	defer l.Close()
 	for _, e := range []string{"old@x.y", "ann@x.y", "bob@x.y", "old@x.y", "new@x.y", "ann@x.y"} {
-		if err := l.Settle(e, batch.LedgerSent); err != nil {
+		if err := l.Settle(context.Background(), e, batch.LedgerSent); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -319,8 +319,8 @@ func TestLedgerForgetAndPrune(t *testing.T) {
 func TestLedgerEachStops(t *testing.T) {
 	l := openTestLedger(t, filepath.Join(t.TempDir(), "l"))
 	defer l.Close()
-	l.Settle("a@b.c", batch.LedgerSent)
-	l.Settle("b@b.c", batch.LedgerSent)
+	l.Settle(context.Background(), "a@b.c", batch.LedgerSent)
+	l.Settle(context.Background(), "b@b.c", batch.LedgerSent)
 	stop := errors.New("stop")
 	calls := 0
 	if err := l.Each(func(LedgerRecord) error { calls++; return stop }); err != stop || calls != 1 {
@@ -360,7 +360,7 @@ func TestLedgerTornTail(t *testing.T) {
 	l := openTestLedger(t, src)
 	emails := []string{"a@x.y", "b@x.y", "c@x.y", "d@x.y"}
 	for _, e := range emails {
-		if err := l.Settle(e, batch.LedgerSent); err != nil {
+		if err := l.Settle(context.Background(), e, batch.LedgerSent); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -538,4 +538,31 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestLedgerSettleIsOnDisk: once Settle returns, the result is in the file
+// (the caller records the row in the checkpoint right after; a crash must
+// not leave the checkpoint ahead of the ledger).
+func TestLedgerSettleIsOnDisk(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "l.ledger")
+	l, err := OpenLedger(path, LedgerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	if err := l.Intend(ctx, "a@b.c", batch.LedgerSendIntent); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Settle(ctx, "a@b.c", batch.LedgerSent); err != nil {
+		t.Fatal(err)
+	}
+	// Read the file as another process would, the ledger still open.
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(b); !strings.Contains(got, " sent a@b.c\n") {
+		t.Errorf("file after Settle = %q, want the sent line in it", got)
+	}
 }

@@ -130,8 +130,18 @@ func NewOutcomeTable() *CheckpointState {
 // Record sets r's outcome in memory: a CheckpointState is also the
 // in-memory sink from which the report is written.
 func (s *CheckpointState) Record(r batch.Result) error {
+	if r.Row <= 0 || r.Row > maxCheckpointRow || r.Outcome == batch.OutcomeNone || r.Outcome.String() == "unknown" {
+		return fmt.Errorf("outcome table: bad result for row %d", r.Row)
+	}
 	s.set(r.Row, r.Outcome, r.Reason)
 	return nil
+}
+
+// Outcomes returns a copy of the outcome of every row (index 0 unused), to
+// read while the state itself is being written, e.g. to decide which rows
+// a resumed run skips.
+func (s *CheckpointState) Outcomes() []batch.Outcome {
+	return append([]batch.Outcome(nil), s.outcomes...)
 }
 
 // Tee returns a sink that records to each of sinks in turn, stopping at the

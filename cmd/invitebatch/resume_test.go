@@ -170,12 +170,6 @@ func TestResumeOutcomeTableRace(t *testing.T) {
 	stopEarly(t, w, 300)
 	res := w.run("run", "--qps", "1000", "--workers", "2", "users.csv")
 	if res.code != 0 || strings.Contains(res.stderr, "DATA RACE") {
-		if strings.Contains(res.stderr, knownRace) {
-			t.Skipf("BUG: data race in a resumed run: the Skip func made by plan (run_setup.go, "+
-				"state.Outcome(row), read by Runner.produce) reads the CheckpointState that the "+
-				"collector writes through the sink (CheckpointState.Record -> set, which may grow the "+
-				"outcomes slice) without synchronisation; exit %d", res.code)
-		}
 		t.Fatalf("resumed run: exit %d\n%s", res.code, res.stderr)
 	}
 }

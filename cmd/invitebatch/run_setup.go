@@ -61,19 +61,27 @@ func (o *runOptions) plan(log *zap.Logger, sha, runID string) (table *reports.Ch
 	case !state.Finished:
 		// Unfinished: only rows without a final outcome.
 		cp, err = reports.ResumeCheckpoint(o.checkpoint, state, opts)
-		skip = func(row int) bool { oc, _ := state.Outcome(row); return oc != batch.OutcomeNone }
+		skip = skipRows(state, func(oc batch.Outcome) bool { return oc != batch.OutcomeNone })
 		log.Info("resuming an unfinished run", zap.String("checkpoint", o.checkpoint), zap.String("earlier_run", state.RunID))
 		return state, cp, skip, true, err
 	case state.HasFailed():
 		// Finished with failed rows: only those again.
 		cp, err = reports.ResumeCheckpoint(o.checkpoint, state, opts)
-		skip = func(row int) bool { oc, _ := state.Outcome(row); return oc != batch.Failed }
+		skip = skipRows(state, func(oc batch.Outcome) bool { return oc != batch.Failed })
 		log.Info("resuming the failed rows of a finished run", zap.String("checkpoint", o.checkpoint),
 			zap.Int("failed", state.Count(batch.Failed)))
 		return state, cp, skip, true, err
 	}
 	cp, err = reports.CreateCheckpoint(o.checkpoint, sha, runID, opts)
 	return reports.NewOutcomeTable(), cp, nil, false, err
+}
+
+// skipRows returns the runner's Skip func: the rows whose earlier outcome
+// keep says to keep. It reads a copy of the outcomes taken now, because the
+// run writes its own outcomes into state while its producer calls Skip.
+func skipRows(state *reports.CheckpointState, keep func(batch.Outcome) bool) func(int) bool {
+	earlier := state.Outcomes()
+	return func(row int) bool { return row < len(earlier) && keep(earlier[row]) }
 }
 
 // copyFile copies a file with mode 0600 (checkpoints hold personal data).
