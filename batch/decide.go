@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -12,6 +13,9 @@ import (
 // the order of their cost: the ledger (free), the invitation's state (free
 // after the list lookup), isInvitableUser, and only then send.
 func (r *Runner) decide(ctx context.Context, t *tally, email string) (Outcome, string, error) {
+	if r.Cancel {
+		return r.decideCancel(ctx, t, email)
+	}
 	if r.Ledger != nil {
 		if e, ok := r.Ledger.Lookup(email); ok {
 			switch e.Status {
@@ -21,11 +25,19 @@ func (r *Runner) decide(ctx context.Context, t *tally, email string) (Outcome, s
 					// checkpoint missed the outcome: the contract calls it sent.
 					return Sent, "sent before the run was interrupted", nil
 				}
-				return AlreadyInvited, "this tool emailed it on " + e.Time.UTC().Format("2006-01-02"), nil
+				if r.ResendAfter == 0 || r.now().Sub(e.Time) < r.ResendAfter {
+					return AlreadyInvited, "this tool emailed it on " + e.Time.UTC().Format("2006-01-02"), nil
+				}
+				// Old enough for --resend-after: the invitation decides.
 			case LedgerSendIntent, LedgerUnconfirmed:
 				// An earlier run stopped while a send was in flight, or
 				// could not confirm it: settle that before anything else.
 				return r.settle(ctx, t, email, false)
+			case LedgerCancelled:
+				// An admin withdrew this invitation with `invitebatch
+				// cancel`; a nightly run must not undo that.
+				return NotInvitable, "invitation cancelled by this tool on " + e.Time.UTC().Format("2006-01-02") +
+					"; run `invitebatch ledger forget ADDRESS` to allow inviting it again", nil
 			}
 		}
 	}
@@ -33,10 +45,35 @@ func (r *Runner) decide(ctx context.Context, t *tally, email string) (Outcome, s
 	if err != nil {
 		return r.rowError(err)
 	}
+	if r.resendDue(inv) {
+		if r.DryRun {
+			return WouldSend, fmt.Sprintf("would re-send: last email %s, %d sent", inv.Updated.UTC().Format(time.RFC3339), inv.MailsSent), nil
+		}
+		return r.send(ctx, t, email, &inv)
+	}
 	if out, reason, final := byState(inv); final {
 		return out, reason, nil
 	}
 	return r.invite(ctx, t, email)
+}
+
+// resendDue reports whether --resend-after and --max-mails call for
+// re-sending an INVITED invitation. DECLINED and ACCEPTED never are.
+func (r *Runner) resendDue(inv Invitation) bool {
+	if r.ResendAfter == 0 || inv.State != StateInvited || inv.Updated.IsZero() {
+		return false
+	}
+	if r.MaxMails > 0 && inv.MailsSent >= int64(r.MaxMails) {
+		return false
+	}
+	return r.now().Sub(inv.Updated) >= r.ResendAfter
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now == nil {
+		return time.Now()
+	}
+	return r.Now()
 }
 
 // byState maps an invitation's state to a final outcome, if it decides one.
@@ -71,7 +108,7 @@ func (r *Runner) invite(ctx context.Context, t *tally, email string) (Outcome, s
 	if r.DryRun {
 		return WouldSend, "", nil
 	}
-	return r.send(ctx, t, email)
+	return r.send(ctx, t, email, nil)
 }
 
 // maxAmbiguous bounds how often one row re-sends after a send that failed
@@ -80,18 +117,27 @@ const maxAmbiguous = 3
 
 // send records the intent durably, sends, and records the result. A send
 // that may have been delivered is never repeated before the invitation's
-// state shows it was not.
-func (r *Runner) send(ctx context.Context, t *tally, email string) (Outcome, string, error) {
+// state shows it was not. prev is the INVITED invitation a re-send
+// (--resend-after) replaces, nil for a first send.
+func (r *Runner) send(ctx context.Context, t *tally, email string, prev *Invitation) (Outcome, string, error) {
+	if r.MaxSends > 0 && r.sendsStarted.Add(1) > int64(r.MaxSends) {
+		r.stopNow()
+		return OutcomeNone, "", errRowLeft
+	}
 	if r.Ledger != nil {
 		if err := r.Ledger.Intend(ctx, email, LedgerSendIntent); err != nil {
 			return OutcomeNone, "", fmt.Errorf("ledger: %w", err)
 		}
 	}
+	done := Sent
+	if prev != nil {
+		done = Resent
+	}
 	for try := 1; ; try++ {
 		err := r.call(ctx, t, MethodSend, func(ctx context.Context) error { return r.API.Send(ctx, email) })
 		if err == nil {
-			r.Log.Info("invitation sent", zap.String("email", email))
-			return Sent, "", r.settleLedger(ctx, email, LedgerSent)
+			r.Log.Info("invitation sent", zap.String("email", email), zap.Bool("resend", prev != nil))
+			return done, "", r.settleLedger(ctx, email, LedgerSent)
 		}
 		var ae *APIError
 		if !errors.As(err, &ae) || ae.Kind == KindFatal {
@@ -102,17 +148,41 @@ func (r *Runner) send(ctx context.Context, t *tally, email string) (Outcome, str
 			return NotInvitable, "send refused: " + ae.Msg, r.settleLedger(ctx, email, LedgerNotSent)
 		case ae.Ambiguous && try < maxAmbiguous:
 			r.Log.Warn("send failed ambiguously; checking the invitation", zap.String("email", email), zap.String("error", ae.Msg))
-			out, reason, err := r.settle(ctx, t, email, true)
+			var out Outcome
+			var reason string
+			if prev != nil {
+				out, reason, err = r.settleResend(ctx, t, email, *prev)
+			} else {
+				out, reason, err = r.settle(ctx, t, email, true)
+			}
 			if err != nil || out != OutcomeNone {
 				return out, reason, err
 			}
-			// NOT_YET_SENT: the send did not take effect; send again.
+			// The send visibly did not take effect; send again.
 		case ae.Ambiguous:
 			return Unconfirmed, "send failed ambiguously " + fmt.Sprint(try) + " times: " + ae.Msg, r.settleLedger(ctx, email, LedgerUnconfirmed)
 		default:
 			return Failed, ae.Msg, r.settleLedger(ctx, email, LedgerNotSent)
 		}
 	}
+}
+
+// settleResend finds out whether an ambiguous re-send went out: the
+// invitation was INVITED already, so only a higher mail count or a newer
+// update time shows it. OutcomeNone means it visibly did not.
+func (r *Runner) settleResend(ctx context.Context, t *tally, email string, prev Invitation) (Outcome, string, error) {
+	inv, err := r.state(ctx, t, email, true)
+	if err != nil {
+		if KindOf(err) == KindFatal || ctx.Err() != nil {
+			return OutcomeNone, "", err
+		}
+		return Unconfirmed, "re-send result unknown and the invitation could not be read: " + err.Error(),
+			r.settleLedger(ctx, email, LedgerUnconfirmed)
+	}
+	if inv.MailsSent > prev.MailsSent || inv.Updated.After(prev.Updated) {
+		return Resent, "confirmed by the invitation's mail count after an interrupted send", r.settleLedger(ctx, email, LedgerSent)
+	}
+	return OutcomeNone, "", nil
 }
 
 // settle finds out whether an earlier send to email, whose result is not

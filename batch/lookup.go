@@ -29,16 +29,20 @@ func (r *Runner) loadStates(ctx context.Context, stats *Stats) error {
 	if r.Lookup == LookupAuto {
 		budget = max(1, r.ExpectedRows/20)
 	}
-	states := make(map[string]Invitation)
+	loaded := make(map[string]Invitation)
 	pages := 0
 	var t tally
 	err := r.call(ctx, &t, MethodList, func(ctx context.Context) error {
-		clear(states)
+		clear(loaded)
 		pages = 0
-		return r.API.List(ctx, listStates, func(page []Invitation) error {
+		states := listStates
+		if r.Cancel {
+			states = []State{StateInvited}
+		}
+		return r.API.List(ctx, states, func(page []Invitation) error {
 			pages++
 			for _, inv := range page {
-				states[inv.Email] = inv
+				loaded[inv.Email] = inv
 			}
 			if budget >= 0 && pages >= budget && len(page) == listPageSize {
 				return errListBudget
@@ -57,9 +61,9 @@ func (r *Runner) loadStates(ctx context.Context, stats *Stats) error {
 	case err != nil:
 		return err
 	}
-	r.states = states
+	r.states = loaded
 	stats.Lookup = "list"
-	r.Log.Info("invitation states loaded", zap.Int("invitations", len(states)), zap.Int("pages", pages))
+	r.Log.Info("invitation states loaded", zap.Int("invitations", len(loaded)), zap.Int("pages", pages))
 	return nil
 }
 

@@ -2,10 +2,13 @@ package batch
 
 import (
 	"context"
+	"errors"
 	"hash/maphash"
 	"io"
 	"math/rand/v2"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -66,8 +69,23 @@ type Runner struct {
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 
-	counter callCounter
-	states  map[string]Invitation // from the list lookup; nil means use get
+	// Cancel makes this a cancel run: INVITED invitations are cancelled,
+	// nothing is sent.
+	Cancel bool
+	// ResendAfter, when set, re-sends INVITED invitations whose last email
+	// is at least this old (outcome Resent); MaxMails, when set, never past
+	// that many emails to one address.
+	ResendAfter time.Duration
+	MaxMails    int
+	// MaxSends, when set, stops the run after that many sends (a guard
+	// against the wrong file): the rows not yet sent are left for a rerun.
+	MaxSends int
+
+	counter      callCounter
+	sendsStarted atomic.Int64
+	haltOnce     sync.Once
+	halt         chan struct{}         // closed by stopNow
+	states       map[string]Invitation // from the list lookup; nil means use get
 }
 
 type job struct {
@@ -90,6 +108,7 @@ func (r *Runner) Run(ctx context.Context, src Source, sink Sink) (*Stats, error)
 	if r.Now == nil {
 		r.Now = time.Now
 	}
+	r.halt = make(chan struct{})
 	stats := &Stats{Lookup: "get"}
 	if err := r.loadStates(ctx, stats); err != nil {
 		r.counter.fill(stats)
@@ -119,6 +138,8 @@ func (r *Runner) Run(ctx context.Context, src Source, sink Sink) (*Stats, error)
 		err = cerr // the sink failed first and cancelled the rest
 	}
 	r.counter.fill(stats)
+	stats.MaxSendsReached = r.MaxSends > 0 && r.sendsStarted.Load() > int64(r.MaxSends)
+	stats.Stopped = stats.Stopped || stats.MaxSendsReached
 	return stats, err
 }
 
@@ -189,6 +210,8 @@ func (r *Runner) produce(ctx context.Context, src Source, jobs chan<- job, resul
 					return false, ctx.Err()
 				case <-r.Stop:
 					return true, nil
+				case <-r.halt:
+					return true, nil
 				}
 				continue
 			}
@@ -203,10 +226,18 @@ func (r *Runner) stopping() bool {
 	select {
 	case <-r.Stop:
 		return true
+	case <-r.halt:
+		return true
 	default:
 		return false
 	}
 }
+
+// errRowLeft ends a row without an outcome, for a rerun to take up.
+var errRowLeft = errors.New("row left for a rerun")
+
+// stopNow makes the run stop taking rows, from inside (--max-sends).
+func (r *Runner) stopNow() { r.haltOnce.Do(func() { close(r.halt) }) }
 
 // work decides rows until jobs is closed. An outcome is data, not an error:
 // only a fatal condition ends the worker with an error.
@@ -217,6 +248,9 @@ func (r *Runner) work(ctx context.Context, jobs <-chan job, results chan<- rowRe
 		}
 		var t tally
 		out, reason, err := r.decide(ctx, &t, j.email)
+		if errors.Is(err, errRowLeft) {
+			continue
+		}
 		if err != nil {
 			return err
 		}

@@ -370,3 +370,111 @@ func TestRunLedgerSettledBeforeOutcome(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestRunResendPolicy(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	api := newFakeAPI()
+	for e, inv := range map[string]Invitation{
+		"old@x.com":    {State: StateInvited, MailsSent: 1, Updated: now.Add(-10 * 24 * time.Hour)},
+		"recent@x.com": {State: StateInvited, MailsSent: 1, Updated: now.Add(-time.Hour)},
+		"capped@x.com": {State: StateInvited, MailsSent: 3, Updated: now.Add(-10 * 24 * time.Hour)},
+		"dec@x.com":    {State: StateDeclined, MailsSent: 1, Updated: now.Add(-10 * 24 * time.Hour)},
+	} {
+		inv.Email = e
+		api.inv[e] = inv
+		api.invitable[e] = true
+	}
+	r := newTestRunner(api, newMemLedger())
+	r.Now = func() time.Time { return now }
+	r.ResendAfter = 7 * 24 * time.Hour
+	r.MaxMails = 3
+	sink := memSink{}
+	if _, err := r.Run(context.Background(), csvSource("email\nold@x.com\nrecent@x.com\ncapped@x.com\ndec@x.com\n"), sink); err != nil {
+		t.Fatal(err)
+	}
+	want := map[int]string{1: "resent", 2: "already_invited", 3: "already_invited", 4: "declined"}
+	if got := outcomes(sink); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("outcomes = %v, want %v", got, want)
+	}
+	if api.sends["old@x.com"] != 1 || api.sends["recent@x.com"]+api.sends["capped@x.com"]+api.sends["dec@x.com"] != 0 {
+		t.Errorf("sends = %v, want only old@x.com", api.sends)
+	}
+}
+
+func TestRunMaxSends(t *testing.T) {
+	api := newFakeAPI()
+	var b strings.Builder
+	b.WriteString("email\n")
+	for i := range 50 {
+		e := fmt.Sprintf("u%d@x.com", i)
+		api.unmanaged(e)
+		b.WriteString(e + "\n")
+	}
+	r := newTestRunner(api, newMemLedger())
+	r.MaxSends = 5
+	sink := memSink{}
+	st, err := r.Run(context.Background(), csvSource(b.String()), sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(api.sends); got != 5 {
+		t.Errorf("emails = %d, want 5", got)
+	}
+	if !st.Stopped || !st.MaxSendsReached || st.Outcomes[Sent] != 5 {
+		t.Errorf("stats: stopped=%v maxSends=%v sent=%d; want stopped after 5 sends", st.Stopped, st.MaxSendsReached, st.Outcomes[Sent])
+	}
+	for _, res := range sink {
+		if res.Outcome != Sent {
+			t.Errorf("row %d: %v, want only sent rows recorded (the rest are left for a rerun)", res.Row, res.Outcome)
+		}
+	}
+}
+
+func TestRunCancel(t *testing.T) {
+	api := newCancelAPI()
+	api.inv["inv@x.com"] = Invitation{Email: "inv@x.com", State: StateInvited, MailsSent: 1}
+	api.inv["nys@x.com"] = Invitation{Email: "nys@x.com", State: StateNotYetSent}
+	l := newMemLedger()
+	r := newTestRunner(api, l)
+	r.Cancel = true
+	sink := memSink{}
+	if _, err := r.Run(context.Background(), csvSource("email\ninv@x.com\nnys@x.com\nnone@x.com\n"), sink); err != nil {
+		t.Fatal(err)
+	}
+	want := map[int]string{1: "cancelled", 2: "not_invited", 3: "not_invited"}
+	if got := outcomes(sink); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("outcomes = %v, want %v", got, want)
+	}
+	if l.entries["inv@x.com"].Status != LedgerCancelled {
+		t.Errorf("ledger = %v, want cancelled", l.entries["inv@x.com"])
+	}
+	// A later invite run does not re-invite what this tool cancelled.
+	api.invitable["inv@x.com"] = true
+	sink = memSink{}
+	if _, err := newTestRunner(api, l).Run(context.Background(), csvSource("email\ninv@x.com\n"), sink); err != nil {
+		t.Fatal(err)
+	}
+	if got := sink[1]; got.Outcome != NotInvitable || !strings.Contains(got.Reason, "ledger forget") {
+		t.Errorf("later run: %v (%s), want not_invitable naming ledger forget", got.Outcome, got.Reason)
+	}
+}
+
+// cancelAPI is fakeAPI with Cancel.
+type cancelAPI struct{ *fakeAPI }
+
+func newCancelAPI() cancelAPI { return cancelAPI{newFakeAPI()} }
+
+func (c cancelAPI) Cancel(_ context.Context, email string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.take(MethodCancel); err != nil {
+		return err
+	}
+	inv, ok := c.inv[email]
+	if !ok || inv.State != StateInvited {
+		return &APIError{Kind: KindPrecondition, Code: 400, Msg: "cancel: 400 FAILED_PRECONDITION"}
+	}
+	inv.State = StateNotYetSent
+	c.inv[email] = inv
+	return nil
+}

@@ -22,6 +22,8 @@ type Stats struct {
 	// Stopped is set when the run stopped taking rows before the end of its
 	// input (Stop was closed).
 	Stopped bool
+	// MaxSendsReached is set when the run stopped because of MaxSends.
+	MaxSendsReached bool
 	// Lookup is how invitation states were read: "list" or "get".
 	Lookup string
 }
