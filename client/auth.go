@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
@@ -15,13 +16,14 @@ import (
 	"google.golang.org/api/option"
 )
 
-// clientOptions returns the options for the generated NewService and the
-// description of the principal.
-func clientOptions(ctx context.Context, cfg Config) ([]option.ClientOption, string, error) {
+// clientOptions returns the options for the generated NewService, the
+// description of the principal and the token source the requests use (nil
+// for an emulator).
+func clientOptions(ctx context.Context, cfg Config) ([]option.ClientOption, string, *renewingSource, error) {
 	if cfg.Emulator != "" {
 		if cfg.Endpoint != "" || cfg.CredentialsFile != "" || cfg.ImpersonateUser != "" ||
 			cfg.ImpersonateServiceAccount != "" || cfg.QuotaProject != "" {
-			return nil, "", errors.New("client: an emulator takes no endpoint, credentials, impersonation or quota project")
+			return nil, "", nil, errors.New("client: an emulator takes no endpoint, credentials, impersonation or quota project")
 		}
 		host := strings.TrimSuffix(strings.TrimPrefix(cfg.Emulator, "http://"), "/")
 		opts := []option.ClientOption{option.WithEndpoint("http://" + host + "/")}
@@ -30,7 +32,7 @@ func clientOptions(ctx context.Context, cfg Config) ([]option.ClientOption, stri
 		} else {
 			opts = append(opts, option.WithoutAuthentication())
 		}
-		return opts, "emulator (no credentials)", nil
+		return opts, "emulator (no credentials)", nil, nil
 	}
 
 	// Token sources keep the context they are made with for every refresh.
@@ -40,34 +42,66 @@ func clientOptions(ctx context.Context, cfg Config) ([]option.ClientOption, stri
 	}
 	creds, principal, err := credentials(ctx, cfg)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
-	// Mark token failures so that Classify can tell them from API errors.
-	creds = &google.Credentials{
-		ProjectID:              creds.ProjectID,
-		TokenSource:            tokenSource{creds.TokenSource},
-		JSON:                   creds.JSON,
-		UniverseDomainProvider: creds.UniverseDomainProvider,
-	}
+	tokens := &renewingSource{src: creds.TokenSource, renew: func() (oauth2.TokenSource, error) {
+		c, _, err := credentials(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return c.TokenSource, nil
+	}}
 
-	opts := []option.ClientOption{option.WithScopes(Scope)}
+	// The transport is built here rather than by the generated client
+	// (option.WithCredentials): since google.golang.org/api v0.2xx that
+	// goes through cloud.google.com/go/auth, which caches every token in a
+	// cache of its own that nothing can invalidate, so a token the API
+	// refuses with 401 would be sent again until it expires. The generated
+	// client still sets the User-Agent and x-goog-api-client headers.
+	var hc http.Client
+	base := http.RoundTripper(apiTransport())
+	if cfg.HTTPClient != nil {
+		hc = *cfg.HTTPClient
+		base = cfg.HTTPClient.Transport
+	}
+	hc.Transport = &oauth2.Transport{
+		Source: tokens,
+		Base:   quotaTransport{project: quotaProject(cfg.QuotaProject, creds.JSON), base: base},
+	}
+	opts := []option.ClientOption{option.WithHTTPClient(&hc)}
 	if cfg.Endpoint != "" {
 		opts = append(opts, option.WithEndpoint(cfg.Endpoint))
 	}
-	if cfg.HTTPClient == nil {
-		opts = append(opts, option.WithCredentials(creds))
-		if cfg.QuotaProject != "" {
-			opts = append(opts, option.WithQuotaProject(cfg.QuotaProject))
-		}
-		return opts, principal, nil
+	return opts, principal, tokens, nil
+}
+
+// apiTransport is http.DefaultTransport with as many idle connections per
+// host as the google.golang.org/api transport keeps, enough for every
+// worker.
+func apiTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 100
+	return t
+}
+
+// quotaProject is the project billed for the requests, chosen as the Google
+// client libraries do: the flag, else $GOOGLE_CLOUD_QUOTA_PROJECT, else the
+// quota_project_id of the credentials JSON (gcloud auth application-default
+// set-quota-project writes it).
+func quotaProject(flag string, credsJSON []byte) string {
+	if flag != "" {
+		return flag
 	}
-	// option.WithHTTPClient overrides all authentication: add it here.
-	hc := *cfg.HTTPClient
-	hc.Transport = &oauth2.Transport{
-		Source: creds.TokenSource,
-		Base:   quotaTransport{project: cfg.QuotaProject, base: cfg.HTTPClient.Transport},
+	if env := os.Getenv("GOOGLE_CLOUD_QUOTA_PROJECT"); env != "" {
+		return env
 	}
-	return append(opts, option.WithHTTPClient(&hc)), principal, nil
+	var f struct {
+		QuotaProject string `json:"quota_project_id"`
+	}
+	if json.Unmarshal(credsJSON, &f) != nil {
+		return ""
+	}
+	return f.QuotaProject
 }
 
 // credentials finds the credentials cfg asks for and describes them.
@@ -177,15 +211,62 @@ func withSubject(principal, subject string) string {
 	return principal + " as " + subject
 }
 
-// tokenSource marks the errors of its source as *tokenError.
-type tokenSource struct{ src oauth2.TokenSource }
+// renewingSource is the token source of every request of a Client. Tokens
+// come from src, which caches each token until shortly before it expires.
+// When the API answers 401 to a token, the Client calls invalidate, which
+// replaces src by a fresh one from renew, so the next request fetches a new
+// token instead of the cached one the API just refused: CONTRACT.md retries
+// a 401 once "after one credential refresh", and without the renewal that
+// retry would carry the same token again. (The sources of x/oauth2 have no
+// way to drop their cached token, hence the rebuild.)
+//
+// Errors of Token are marked as *tokenError, so that Classify can tell them
+// from API errors.
+type renewingSource struct {
+	renew func() (oauth2.TokenSource, error)
 
-func (ts tokenSource) Token() (*oauth2.Token, error) {
-	t, err := ts.src.Token()
+	mu  sync.Mutex
+	src oauth2.TokenSource
+	gen uint64 // how many times src was replaced
+}
+
+func (s *renewingSource) Token() (*oauth2.Token, error) {
+	s.mu.Lock()
+	src := s.src
+	s.mu.Unlock()
+	t, err := src.Token()
 	if err != nil {
 		return nil, &tokenError{err}
 	}
 	return t, nil
+}
+
+// generation identifies the current source. A request started after
+// reading it carries a token of that source or of a later one.
+func (s *renewingSource) generation() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gen
+}
+
+// invalidate drops the cached token of the source of generation gen, the
+// one current when a request that got 401 started. When several requests
+// are refused together, the first renews the source and the others find it
+// renewed already: their retries use the new token without fetching
+// another one each. A renewal that fails leaves the source as it was: the
+// retry then fails again and the run stops as on any refused credential.
+func (s *renewingSource) invalidate(gen uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if gen != s.gen {
+		return
+	}
+	src, err := s.renew()
+	if err != nil {
+		return
+	}
+	s.src = src
+	s.gen++
 }
 
 // tokenError is a failure to get an access token: no API request was made.
@@ -195,8 +276,8 @@ type tokenError struct{ err error }
 func (e *tokenError) Error() string { return "access token: " + classifyToken(e.err, "token").Msg }
 func (e *tokenError) Unwrap() error { return e.err }
 
-// quotaTransport sets the quota project header, which option.WithQuotaProject
-// cannot do together with option.WithHTTPClient.
+// quotaTransport sets the quota project header (option.WithQuotaProject
+// does nothing together with option.WithHTTPClient).
 type quotaTransport struct {
 	project string
 	base    http.RoundTripper

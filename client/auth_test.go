@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -341,5 +342,71 @@ func TestCredentialFiles(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestUnauthorizedRenewsToken checks that a 401 drops the cached token, so
+// that the one retry the pipeline makes carries a new one, and that many
+// requests refused together renew it once.
+func TestUnauthorizedRenewsToken(t *testing.T) {
+	var issued atomic.Int32
+	tokens := &fakeTokenEndpoint{t: t, reply: func() (int, string) {
+		n := issued.Add(1)
+		return 200, `{"access_token":"tok-` + string(rune('0'+n)) + `","token_type":"Bearer","expires_in":3600}`
+	}}
+	tokenSrv := httptest.NewServer(tokens)
+	defer tokenSrv.Close()
+	keyFile, _, pub := serviceAccountKey(t, tokenSrv.URL+"/token")
+	tokens.key = pub
+
+	// The API refuses tok-1 (still unexpired) and accepts any later token.
+	var refused atomic.Int32
+	release := make(chan struct{})
+	apiSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Header.Get("Authorization") == "Bearer tok-1" {
+			refused.Add(1)
+			<-release // hold the refusals so that they overlap
+			w.WriteHeader(401)
+			w.Write([]byte(`{"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}`))
+			return
+		}
+		w.Write([]byte(`{"name":"customers/C0test/userinvitations/a@x.com","state":"INVITED"}`))
+	}))
+	defer apiSrv.Close()
+
+	c, err := New(context.Background(), Config{Customer: customer, Endpoint: apiSrv.URL + "/", CredentialsFile: keyFile, ImpersonateUser: admin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Prime the cache with tok-1.
+	if tok, err := c.tokens.Token(); err != nil || tok.AccessToken != "tok-1" {
+		t.Fatalf("got first token %v, %v; want tok-1", tok, err)
+	}
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() { _, errs[i] = c.Get(context.Background(), "a@x.com") })
+	}
+	for refused.Load() < n {
+		runtime.Gosched()
+	}
+	close(release)
+	wg.Wait()
+	for i, err := range errs {
+		var ae *batch.APIError
+		if !errors.As(err, &ae) || ae.Kind != batch.KindUnauthenticated {
+			t.Fatalf("request %d: got %v, want a KindUnauthenticated *batch.APIError", i, err)
+		}
+	}
+	// The retries: a new token, fetched once for all of them.
+	for range n {
+		if _, err := c.Get(context.Background(), "a@x.com"); err != nil {
+			t.Fatalf("retry after 401: %v", err)
+		}
+	}
+	if got := issued.Load(); got != 2 {
+		t.Errorf("got %d token requests, want 2 (one renewal for %d refused requests)", got, n)
 	}
 }

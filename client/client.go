@@ -70,6 +70,7 @@ type Client struct {
 	svc       service
 	customer  string
 	principal string
+	tokens    *renewingSource // nil for an emulator
 }
 
 var _ batch.API = (*Client)(nil)
@@ -81,12 +82,12 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if err := checkCustomer(cfg.Customer); err != nil {
 		return nil, err
 	}
-	opts, principal, err := clientOptions(ctx, cfg)
+	opts, principal, tokens, err := clientOptions(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	ctx = context.WithoutCancel(ctx)
-	c := &Client{customer: cfg.Customer, principal: principal}
+	c := &Client{customer: cfg.Customer, principal: principal, tokens: tokens}
 	switch cfg.API {
 	case "", APIv1:
 		s, err := v1.NewService(ctx, opts...)
@@ -120,9 +121,10 @@ func (c *Client) IsInvitable(ctx context.Context, email string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	gen := c.generation()
 	ok, err := c.svc.isInvitable(ctx, name)
 	if err != nil {
-		return false, c.classify(ctx, err, method)
+		return false, c.classify(ctx, err, method, gen)
 	}
 	return ok, nil
 }
@@ -135,9 +137,10 @@ func (c *Client) Get(ctx context.Context, email string) (batch.Invitation, error
 	if err != nil {
 		return batch.Invitation{}, err
 	}
+	gen := c.generation()
 	u, err := c.svc.get(ctx, name)
 	if err != nil {
-		return batch.Invitation{}, c.classify(ctx, err, method)
+		return batch.Invitation{}, c.classify(ctx, err, method, gen)
 	}
 	return invitation(u), nil
 }
@@ -158,9 +161,10 @@ func (c *Client) mutate(ctx context.Context, method, email string, call func(con
 	if err != nil {
 		return err
 	}
+	gen := c.generation()
 	op, err := call(ctx, name)
 	if err != nil {
-		return c.classify(ctx, err, method)
+		return c.classify(ctx, err, method, gen)
 	}
 	if op != nil && op.Done && op.Error != nil {
 		return classifyStatus(op.Error, method, c.customer)
@@ -180,9 +184,10 @@ func (c *Client) List(ctx context.Context, states []batch.State, fn func([]batch
 	parent := "customers/" + c.customer
 	token := ""
 	for {
+		gen := c.generation()
 		res, err := c.svc.list(ctx, parent, filter, token)
 		if err != nil {
-			return c.classify(ctx, err, method)
+			return c.classify(ctx, err, method, gen)
 		}
 		page := make([]batch.Invitation, 0, len(res.UserInvitations))
 		for _, u := range res.UserInvitations {
@@ -202,12 +207,26 @@ func (c *Client) List(ctx context.Context, states []batch.State, fn func([]batch
 
 // classify is Classify for a call made with ctx: an error caused by ctx
 // itself comes back unchanged, while a context error of the transport's own
-// (an http.Client timeout) is a timeout like any other.
-func (c *Client) classify(ctx context.Context, err error, method string) error {
+// (an http.Client timeout) is a timeout like any other. A 401 drops the
+// token of generation gen (read before the call), so that the caller's one
+// retry fetches a new token.
+func (c *Client) classify(ctx context.Context, err error, method string, gen uint64) error {
 	if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
 		return err
 	}
-	return classify(err, method, c.customer)
+	e := classify(err, method, c.customer)
+	if e.Kind == batch.KindUnauthenticated && c.tokens != nil {
+		c.tokens.invalidate(gen)
+	}
+	return e
+}
+
+// generation is the generation of the token source, read before a call.
+func (c *Client) generation() uint64 {
+	if c.tokens == nil {
+		return 0
+	}
+	return c.tokens.generation()
 }
 
 // stateFilter builds the list filter, e.g. state=='invited'||state=='accepted'.
