@@ -43,6 +43,12 @@ type runOptions struct {
 	maxDuration              time.Duration
 	logFormat, logLevel      string
 	noSync                   bool
+	resendAfter              time.Duration
+	maxMails, maxSends       int
+	yes                      bool
+	confirmAbove             int
+	progress                 string
+	cancel                   bool   // the cancel command
 	emulatorHost, endpointID string // derived
 }
 
@@ -55,8 +61,8 @@ const (
 	defaultWorkers = 16
 )
 
-func newRunFlags(o *runOptions, getenv func(string) string) *flag.FlagSet {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+func newRunFlags(name string, o *runOptions, getenv func(string) string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.StringVar(&o.customer, "customer", getenv("INVITEBATCH_CUSTOMER"), "Cloud Identity / Workspace customer `ID` (C0xxxxxxx); default $INVITEBATCH_CUSTOMER")
 	fs.StringVar(&o.api, "api", client.APIv1, "API version: v1 or v1beta1")
 	fs.StringVar(&o.endpoint, "endpoint", "", "API base `URL` override (credentials are still used)")
@@ -82,18 +88,26 @@ func newRunFlags(o *runOptions, getenv func(string) string) *flag.FlagSet {
 	fs.DurationVar(&o.maxDuration, "max-duration", 0, "stop taking rows after this long and exit 3 (resumable)")
 	fs.StringVar(&o.logFormat, "log-format", "auto", "auto, console or json (auto: console on a terminal, JSON otherwise)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	if name == "run" {
+		fs.DurationVar(&o.resendAfter, "resend-after", 0, "re-send INVITED invitations whose last email is older than this (e.g. 336h); default never")
+		fs.IntVar(&o.maxMails, "max-mails", 0, "with --resend-after: never past this many emails to one address (0: no cap)")
+		fs.IntVar(&o.maxSends, "max-sends", 0, "stop after this many emails in this run, exit 3 (a guard against the wrong file; 0: no limit)")
+		fs.IntVar(&o.confirmAbove, "confirm-above", 500, "on a terminal, ask before a run that may send more than this many emails")
+		fs.BoolVar(&o.yes, "yes", false, "do not ask for confirmation")
+	}
+	fs.StringVar(&o.progress, "progress", "auto", "progress bar on stderr: auto (on a terminal with console logs), always or never")
 	fs.BoolVar(&o.noSync, "unsafe-no-fsync", false, "skip fsync of checkpoint and ledger (benchmarks only: a crash may then lose the record of a send)")
 	return fs
 }
 
 // parseRunFlags parses and checks the command line; every problem is a
 // usage error (exit 2).
-func parseRunFlags(e env, args []string) (*runOptions, error) {
-	o := &runOptions{}
-	fs := newRunFlags(o, e.getenv)
+func parseRunFlags(e env, name string, args []string) (*runOptions, error) {
+	o := &runOptions{cancel: name == "cancel"}
+	fs := newRunFlags(name, o, e.getenv)
 	pos, err := parseFlags(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintf(e.stdout, "Usage: invitebatch run --customer C0xxxxxxx [flags] FILE.csv\n\n%s", flagUsage(fs))
+		fmt.Fprintf(e.stdout, "Usage: invitebatch %s --customer C0xxxxxxx [flags] FILE.csv\n\n%s", name, flagUsage(fs))
 		return nil, err
 	}
 	if err != nil {
@@ -120,6 +134,12 @@ func parseRunFlags(e env, args []string) (*runOptions, error) {
 		return nil, usagef("run: --max-duration must be >= 0")
 	case o.emulatorSeed != "" && !o.emulator:
 		return nil, usagef("run: --emulator-seed needs --emulator")
+	case o.resendAfter < 0 || o.maxMails < 0 || o.maxSends < 0:
+		return nil, usagef("run: --resend-after, --max-mails and --max-sends must be >= 0")
+	case o.maxMails > 0 && o.resendAfter == 0:
+		return nil, usagef("run: --max-mails only applies with --resend-after")
+	case o.progress != "auto" && o.progress != "always" && o.progress != "never":
+		return nil, usagef("run: --progress %q: want auto, always or never", o.progress)
 	}
 	o.file = pos[0]
 	if o.burst == 0 {
@@ -149,11 +169,17 @@ func parseRunFlags(e env, args []string) (*runOptions, error) {
 	if o.file == "-" && o.report == "" {
 		return nil, usagef("run: reading stdin needs --report PATH")
 	}
+	// A cancel run has files of its own: it must not resume, or be
+	// mistaken for, the invite run over the same input.
+	prefix := ""
+	if o.cancel {
+		prefix = ".cancel"
+	}
 	if o.report == "" {
-		o.report = sibling(o.file, ".report.csv")
+		o.report = sibling(o.file, prefix+".report.csv")
 	}
 	if o.checkpoint == "" && o.file != "-" {
-		o.checkpoint = sibling(o.file, ".checkpoint")
+		o.checkpoint = sibling(o.file, prefix+".checkpoint")
 	}
 	return o, nil
 }
@@ -182,8 +208,8 @@ func sibling(file, suffix string) string {
 	return strings.TrimSuffix(file, filepath.Ext(file)) + suffix
 }
 
-func runCommand(e env, args []string) (int, error) {
-	o, err := parseRunFlags(e, args)
+func runCommand(e env, name string, args []string) (int, error) {
+	o, err := parseRunFlags(e, name, args)
 	if err != nil {
 		return exitUsage, err
 	}
@@ -193,15 +219,21 @@ func runCommand(e env, args []string) (int, error) {
 // run is the whole job: check the input, plan (new run or resume), lock,
 // decide every row, then write the report and the summary.
 func (o *runOptions) run(e env) (code int, err error) {
+	defer startProfile(e.getenv)() // hidden: INVITEBATCH_CPUPROFILE, INVITEBATCH_MEMPROFILE
 	start := time.Now()
 	runID := newRunID(start)
-	log, err := newLogger(e.stderr, o.logFormat, o.logLevel, e.terminal)
+	e.logOut = &termOut{w: e.stderr}
+	log, err := newLogger(e.logOut, o.logFormat, o.logLevel, e.terminal)
 	if err != nil {
 		return exitUsage, err
 	}
 	log = log.With(zap.String("run_id", runID))
 	defer func() { _ = log.Sync() }()
-	sum := &reports.Summary{Schema: reports.SummarySchema, RunID: runID, Version: toolVersion(), Command: "run",
+	command := "run"
+	if o.cancel {
+		command = "cancel"
+	}
+	sum := &reports.Summary{Schema: reports.SummarySchema, RunID: runID, Version: toolVersion(), Command: command,
 		Customer: o.customer, API: o.api, DryRun: o.dryRun, Input: o.file, Report: o.report, Started: start}
 
 	// The input: a seekable file (stdin is spooled to one), checked whole
@@ -284,6 +316,10 @@ func (o *runOptions) run(e env) (code int, err error) {
 		ExpectedRows: records,
 		Skip:         skip,
 		Stop:         stop,
+		Cancel:       o.cancel,
+		ResendAfter:  o.resendAfter,
+		MaxMails:     o.maxMails,
+		MaxSends:     o.maxSends,
 	}
 	if resumed {
 		r.SentSince = table.Started
@@ -291,11 +327,28 @@ func (o *runOptions) run(e env) (code int, err error) {
 	if !o.dryRun {
 		r.Ledger = ledger
 	}
+	todo := records
+	if skip != nil {
+		todo = 0
+		for row := 1; row <= records; row++ {
+			if !skip(row) {
+				todo++
+			}
+		}
+	}
+	if err := o.confirm(e, todo, sum.Endpoint); err != nil {
+		return exitUsage, err
+	}
 	var sink batch.Sink = table
 	if cp != nil {
 		sink = reports.Tee(table, cp)
 	}
+	bar := o.newProgress(e, todo)
+	if bar != nil {
+		sink = reports.Tee(sink, bar)
+	}
 	stats, runErr := r.Run(e.ctx, src, sink)
+	bar.finish()
 
 	// Whatever happened, the files record it: a finished checkpoint only
 	// when every row has its outcome.
@@ -321,6 +374,8 @@ func (o *runOptions) run(e env) (code int, err error) {
 		code, sum.Stopped = exitStopped, "signal"
 	case runErr != nil:
 		code, sum.Stopped, sum.Error = exitCode(runErr), "fatal", runErr.Error()
+	case stats.MaxSendsReached:
+		code, sum.Stopped = exitStopped, "max-sends"
 	case stats.Stopped:
 		code, sum.Stopped = exitStopped, why()
 	case sum.NeedsAttention > 0:
