@@ -32,8 +32,12 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
-	// terminal reports whether stderr is a terminal (progress, console logs).
-	terminal bool
+	// terminal reports whether stderr is a terminal (progress, console
+	// logs), stdinTerminal whether stdin is (confirmation questions).
+	terminal, stdinTerminal bool
+	// logOut, when set, carries the log lines to stderr around the
+	// progress bar.
+	logOut *termOut
 	// stop is closed on the first SIGINT/SIGTERM: stop taking rows. ctx is
 	// cancelled on the second: stop now.
 	ctx  context.Context
@@ -54,13 +58,14 @@ func systemEnv() env {
 		cancel()
 	}()
 	return env{
-		stdin:    os.Stdin,
-		stdout:   os.Stdout,
-		stderr:   os.Stderr,
-		getenv:   os.Getenv,
-		terminal: term.IsTerminal(int(os.Stderr.Fd())),
-		ctx:      ctx,
-		stop:     stop,
+		stdin:         os.Stdin,
+		stdout:        os.Stdout,
+		stderr:        os.Stderr,
+		getenv:        os.Getenv,
+		terminal:      term.IsTerminal(int(os.Stderr.Fd())),
+		stdinTerminal: term.IsTerminal(int(os.Stdin.Fd())),
+		ctx:           ctx,
+		stop:          stop,
 	}
 }
 
@@ -68,6 +73,7 @@ const usageText = `invitebatch sends Google Cloud Identity / Workspace user invi
 
 Usage:
   invitebatch run --customer C0xxxxxxx [flags] FILE.csv   send invitations (- reads stdin)
+  invitebatch cancel --customer C0xxxxxxx [flags] FILE.csv cancel the INVITED invitations of FILE
   invitebatch ledger show|forget ADDRESS|prune --older-than D
   invitebatch emulator [--addr 127.0.0.1:8086]          serve the built-in API emulator
   invitebatch version
@@ -89,8 +95,8 @@ func Main(args []string, e env) int {
 	var err error
 	code := exitOK
 	switch cmd, rest := args[0], args[1:]; cmd {
-	case "run":
-		code, err = runCommand(e, rest)
+	case "run", "cancel":
+		code, err = runCommand(e, cmd, rest)
 	case "emulator":
 		err = emulatorCommand(e, rest)
 	case "ledger":
