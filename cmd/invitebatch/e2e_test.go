@@ -285,6 +285,9 @@ func TestE2EBadInputExits2WithoutCalls(t *testing.T) {
 		{"empty file", "", "empty"},
 		{"gzip", "\x1f\x8b\x08\x00\x00\x00\x00\x00", "gzip"},
 		{"binary", "email\n\x00\x01\x02", "binary"},
+		{"zip", "PK\x03\x04\x14\x00\x00\x00", "zip"},
+		{"utf-16", "\xff\xfee\x00m\x00a\x00i\x00l\x00\n\x00", "utf-16"},
+		{"invalid utf-8 header", "em\xffail\na@example.com\n", "utf-8"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -328,6 +331,49 @@ func TestE2EBadInputExits2WithoutCalls(t *testing.T) {
 			t.Errorf("API calls were made: %v", w.emu.Stats().Requests)
 		}
 	})
+}
+
+func TestE2EHeaderOnlyAndRaggedRows(t *testing.T) {
+	w := newWorld(t)
+	w.write("empty.csv", "email,name\n")
+	if res := w.run("run", "empty.csv"); res.code != 0 {
+		t.Errorf("header-only file: exit %d, want 0\n%s", res.code, res.stderr)
+	}
+	if rows := w.report("empty.report.csv"); len(rows) != 0 {
+		t.Errorf("header-only report has %d rows", len(rows))
+	}
+	big := strings.Repeat("x", 10<<20)
+	w.write("users.csv", "email,name\n"+
+		"a@example.com,A\n"+
+		"b@example.com\n"+ // too few fields
+		"c@example.com,C,extra\n"+ // too many
+		"\n"+ // blank: not a record
+		"\"d@example.com\",\"multi\nline, with comma\"\n"+
+		"e@example.com,"+big+"\n"+
+		"f@example.com,\xffnot utf-8\n")
+	res := w.run("run", "users.csv")
+	if res.code != 1 {
+		t.Fatalf("exit = %d, want 1 (ragged rows are invalid)\n%s", res.code, res.stderr)
+	}
+	rows := w.report("users.report.csv")
+	if len(rows) != 6 {
+		t.Fatalf("report has %d rows, want 6 (every record once)", len(rows))
+	}
+	want := []string{"sent", "invalid", "invalid", "sent", "sent", "sent"}
+	for i, r := range rows {
+		if r["row"] != fmt.Sprint(i+1) || r["outcome"] != want[i] {
+			t.Errorf("report row %d = %s %s (%s), want row %d %s", i, r["row"], r["outcome"], r["error"], i+1, want[i])
+		}
+	}
+	if !strings.Contains(rows[1]["error"], "field") {
+		t.Errorf("ragged row reason = %q, want it to say what is wrong", rows[1]["error"])
+	}
+	if got := rows[3]["name"]; got != "multi\nline, with comma" {
+		t.Errorf("quoted field = %q", got)
+	}
+	if got := len(rows[4]["name"]); got != len(big) {
+		t.Errorf("10 MB field carried as %d bytes", got)
+	}
 }
 
 func TestE2EDryRun(t *testing.T) {
