@@ -130,3 +130,33 @@ func TestE2EProgressOnlyWhenAsked(t *testing.T) {
 		t.Errorf("--progress always showed no bar:\n%s", res.stderr)
 	}
 }
+
+func TestE2ELedgerShowForgetPrune(t *testing.T) {
+	w := newWorld(t)
+	w.write("users.csv", "email\na@example.com\nb@example.com\n")
+	if res := w.run("run", "users.csv"); res.code != 0 {
+		t.Fatalf("run: %d\n%s", res.code, res.stderr)
+	}
+	res := w.run("ledger", "show")
+	if res.code != 0 || !strings.HasPrefix(res.stdout, "time,email,status\n") ||
+		!strings.Contains(res.stdout, ",a@example.com,sent\n") || !strings.Contains(res.stdout, ",b@example.com,send_intent\n") {
+		t.Errorf("ledger show: exit %d\n%s", res.code, res.stdout)
+	}
+	res = w.run("ledger", "show", "B@example.com")
+	if strings.Contains(res.stdout, "a@example.com") || !strings.Contains(res.stdout, "b@example.com") {
+		t.Errorf("ledger show ADDRESS:\n%s", res.stdout)
+	}
+	if res := w.run("ledger", "prune", "--older-than", "1h"); res.code != 0 || !strings.Contains(res.stderr, "removed 0") {
+		t.Errorf("prune 1h: %d %s", res.code, res.stderr)
+	}
+	time.Sleep(1100 * time.Millisecond) // ledger times have 1 s resolution
+	if res := w.run("ledger", "prune", "--older-than", "1ms"); res.code != 0 || !strings.Contains(res.stderr, "removed 2") {
+		t.Errorf("prune 1ms: %d %s", res.code, res.stderr)
+	}
+	if res := w.run("ledger", "show"); res.stdout != "time,email,status\n" {
+		t.Errorf("after prune:\n%s", res.stdout)
+	}
+	if res := w.run("ledger", "forget", "not an address"); res.code != 2 {
+		t.Errorf("forget of a bad address: exit %d, want 2", res.code)
+	}
+}
