@@ -336,6 +336,7 @@ func (o *runOptions) run(e env) (code int, err error) {
 			}
 		}
 	}
+	r.ExpectedRows = todo // the list lookup's budget: the rows that may need a state
 	if err := o.confirm(e, todo, sum.Endpoint); err != nil {
 		return exitUsage, err
 	}
