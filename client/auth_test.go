@@ -410,3 +410,26 @@ func TestUnauthorizedRenewsToken(t *testing.T) {
 		t.Errorf("got %d token requests, want 2 (one renewal for %d refused requests)", got, n)
 	}
 }
+
+func TestQuotaProject(t *testing.T) {
+	file := []byte(`{"type":"authorized_user","quota_project_id":"from-file"}`)
+	tests := []struct {
+		name, flag, env string
+		json            []byte
+		want            string
+	}{
+		{"flag first", "from-flag", "from-env", file, "from-flag"},
+		{"then the environment", "", "from-env", file, "from-env"},
+		{"then the file", "", "", file, "from-file"},
+		{"none", "", "", []byte(`{"type":"service_account"}`), ""},
+		{"metadata server", "", "", nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("GOOGLE_CLOUD_QUOTA_PROJECT", tt.env)
+			if got := quotaProject(tt.flag, tt.json); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
