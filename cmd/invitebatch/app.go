@@ -75,6 +75,7 @@ Usage:
   invitebatch run --customer C0xxxxxxx [flags] FILE.csv   send invitations (- reads stdin)
   invitebatch cancel --customer C0xxxxxxx [flags] FILE.csv cancel the INVITED invitations of FILE
   invitebatch ledger show|forget ADDRESS|prune --older-than D
+  invitebatch doctor --customer C0xxxxxxx [flags]       check credentials and API setup (read-only)
   invitebatch emulator [--addr 127.0.0.1:8086]          serve the built-in API emulator
   invitebatch version
 
@@ -97,6 +98,8 @@ func Main(args []string, e env) int {
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "run", "cancel":
 		code, err = runCommand(e, cmd, rest)
+	case "doctor":
+		code, err = doctorCommand(e, rest)
 	case "emulator":
 		err = emulatorCommand(e, rest)
 	case "ledger":
