@@ -1,0 +1,289 @@
+package main
+
+// Shared by status and export: the flags that say which API to call and as
+// whom (the same as run's; duplicated from run.go rather than factored out
+// of it, to be merged later), and a paced, retrying caller for the few
+// read-only requests these commands make.
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"hash/maphash"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/invitebatch/invitebatch/batch"
+	"github.com/invitebatch/invitebatch/client"
+	"github.com/invitebatch/invitebatch/reports"
+)
+
+// apiFlags are the flags of a command that calls the API.
+type apiFlags struct {
+	customer, api, endpoint string
+	credentials, quotaProj  string
+	impersonateUser, impSA  string
+	qps                     float64
+	emulatorHost            string // CLOUDIDENTITY_EMULATOR_HOST
+	endpointID              string // names the endpoint in the default ledger's name
+}
+
+func (a *apiFlags) register(fs *flag.FlagSet, getenv func(string) string) {
+	fs.StringVar(&a.customer, "customer", getenv("INVITEBATCH_CUSTOMER"), "Cloud Identity / Workspace customer `ID` (C0xxxxxxx); default $INVITEBATCH_CUSTOMER")
+	fs.StringVar(&a.api, "api", client.APIv1, "API version: v1 or v1beta1")
+	fs.StringVar(&a.endpoint, "endpoint", "", "API base `URL` override (credentials are still used)")
+	fs.StringVar(&a.credentials, "credentials", "", "service-account key or user credentials JSON `file` (default: Application Default Credentials)")
+	fs.StringVar(&a.impersonateUser, "impersonate-user", "", "admin `email` to act as through domain-wide delegation")
+	fs.StringVar(&a.impSA, "impersonate-service-account", "", "service account `email` to impersonate without a key")
+	fs.StringVar(&a.quotaProj, "quota-project", "", "`project` billed for the requests (user credentials need one)")
+	fs.Float64Var(&a.qps, "qps", defaultQPS, "API requests per second, retries included")
+}
+
+// check validates the flags and reads CLOUDIDENTITY_EMULATOR_HOST; every
+// problem is a usage error.
+func (a *apiFlags) check(cmd string, e env) error {
+	switch {
+	case a.customer == "":
+		return usagef("%s: --customer (or INVITEBATCH_CUSTOMER) is required", cmd)
+	case strings.ContainsAny(a.customer, "/?#%@\\ \t"):
+		return usagef("%s: --customer %q is not a customer ID", cmd, a.customer)
+	case a.api != client.APIv1 && a.api != client.APIv1beta1:
+		return usagef("%s: --api %q: want v1 or v1beta1", cmd, a.api)
+	case !(a.qps > 0):
+		return usagef("%s: --qps must be > 0", cmd)
+	}
+	a.emulatorHost = e.getenv("CLOUDIDENTITY_EMULATOR_HOST")
+	if a.emulatorHost != "" && a.endpoint != "" {
+		return usagef("%s: choose one of CLOUDIDENTITY_EMULATOR_HOST and --endpoint", cmd)
+	}
+	if a.emulatorHost != "" && (a.credentials != "" || a.impersonateUser != "" || a.impSA != "") {
+		return usagef("%s: the emulator takes no credentials; drop --credentials and --impersonate-*", cmd)
+	}
+	var err error
+	a.endpointID, err = ledgerKey(false, a.emulatorHost, a.endpoint)
+	return err
+}
+
+// connect returns a client for the flags, saying loudly on stderr when it
+// talks to an emulator.
+func (a *apiFlags) connect(e env) (*client.Client, error) {
+	cfg := client.Config{
+		Customer:                  a.customer,
+		API:                       a.api,
+		Endpoint:                  a.endpoint,
+		Emulator:                  a.emulatorHost,
+		CredentialsFile:           a.credentials,
+		ImpersonateUser:           a.impersonateUser,
+		ImpersonateServiceAccount: a.impSA,
+		QuotaProject:              a.quotaProj,
+		UserAgent:                 "invitebatch/" + toolVersion(),
+	}
+	c, err := client.New(e.ctx, cfg)
+	if err != nil {
+		return nil, &batch.APIError{Kind: batch.KindFatal, Msg: "credentials: " + err.Error()}
+	}
+	if cfg.Emulator != "" {
+		fmt.Fprintf(e.stderr, "*** EMULATOR: requests go to %s, not to Google ***\n", endpointName(cfg))
+	}
+	return c, nil
+}
+
+// openLedgerReadOnly opens the customer's ledger (or path) without locking
+// it, so that it can be read while a run writes it. A missing ledger reads
+// as empty.
+func (a *apiFlags) openLedgerReadOnly(path string) (*reports.Ledger, error) {
+	if path == "" {
+		p, err := reports.DefaultLedgerPath(a.customer, a.endpointID)
+		if err != nil {
+			return nil, usagef("ledger: %v (use --ledger PATH)", err)
+		}
+		path = p
+	}
+	return reports.OpenLedger(path, reports.LedgerOptions{ReadOnly: true})
+}
+
+// stopContext returns a context cancelled on the first signal too: a
+// read-only command has nothing to finish.
+func stopContext(e env) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(e.ctx)
+	if e.stop != nil {
+		go func() {
+			select {
+			case <-e.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return ctx, cancel
+}
+
+// caller makes read-only requests through one pacer, retrying what is
+// retryable as batch's runner does (its call is unexported): the server's
+// Retry-After wins, a 429 slows the pacer, one 401 gets a credential
+// refresh, a second is fatal.
+type caller struct {
+	api     batch.API
+	pacer   *batch.Pacer
+	backoff batch.Backoff
+}
+
+func newCaller(api batch.API, qps float64) *caller {
+	return &caller{api: api, pacer: batch.NewPacer(qps, max(1, int(qps)), true), backoff: batch.DefaultBackoff}
+}
+
+// do runs fn until it succeeds, fails for good, or ctx is done. progress,
+// if not nil, reports whether a failed attempt still moved forward (a list
+// that got some pages): such a failure does not use up the attempts.
+func (c *caller) do(ctx context.Context, fn func(context.Context) error, progress func() bool) error {
+	refreshed := false
+	for attempt := 1; ; attempt++ {
+		if err := c.pacer.Wait(ctx); err != nil {
+			return err
+		}
+		err := fn(ctx)
+		if err == nil {
+			c.pacer.Succeeded()
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var ae *batch.APIError
+		if !errors.As(err, &ae) {
+			return err
+		}
+		switch ae.Kind {
+		case batch.KindUnauthenticated:
+			if refreshed {
+				return &batch.APIError{Kind: batch.KindFatal, Code: ae.Code, Status: ae.Status, Reason: ae.Reason,
+					Msg: ae.Msg + " (again after a credential refresh: the credentials are refused)"}
+			}
+			refreshed = true
+		case batch.KindRetryable:
+			if ae.Code == 429 {
+				c.pacer.Throttled()
+			}
+			if progress != nil && progress() {
+				attempt = 0
+			}
+			if !c.backoff.Retry(attempt) {
+				return err
+			}
+			if err := sleepCtx(ctx, c.backoff.Delay(max(attempt, 1), ae.RetryAfter, rand.Float64())); err != nil {
+				return err
+			}
+		default:
+			return err
+		}
+	}
+}
+
+// get returns the invitation of email; StateNone when none is visible.
+func (c *caller) get(ctx context.Context, email string) (batch.Invitation, error) {
+	var inv batch.Invitation
+	err := c.do(ctx, func(ctx context.Context) error {
+		var err error
+		inv, err = c.api.Get(ctx, email)
+		return err
+	}, nil)
+	if batch.KindOf(err) == batch.KindNotFound {
+		return batch.Invitation{Email: email, State: batch.StateNone}, nil
+	}
+	return inv, err
+}
+
+// list calls fn with every invitation in states (all when empty), each
+// address once. A list that fails part way is retried from the start (the
+// client does not expose page tokens); addresses already passed to fn are
+// skipped, so a retry repeats requests, never output. onPage, if not nil,
+// is called after each page with the number of pages so far in the current
+// attempt; an error from it (or fn) stops the list and is returned.
+func (c *caller) list(ctx context.Context, states []batch.State, fn func(batch.Invitation) error, onPage func(pages int, full bool) error) error {
+	seed := maphash.MakeSeed()
+	seen := make(map[uint64]struct{})
+	newPages := false
+	err := c.do(ctx, func(ctx context.Context) error {
+		pages := 0
+		newPages = false
+		return c.api.List(ctx, states, func(page []batch.Invitation) error {
+			pages++
+			for _, inv := range page {
+				h := maphash.String(seed, inv.Email)
+				if _, ok := seen[h]; ok {
+					continue
+				}
+				seen[h] = struct{}{}
+				newPages = true
+				if err := fn(inv); err != nil {
+					return err
+				}
+			}
+			if onPage != nil {
+				return onPage(pages, len(page) >= listPageSize)
+			}
+			return nil
+		})
+	}, func() bool { return newPages })
+	return err
+}
+
+// listPageSize is the page size the client asks for and the API's maximum.
+const listPageSize = 200
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// parseStates parses a --state list such as "invited,accepted"
+// (case-insensitive; "all" or empty means every state).
+func parseStates(words []string) ([]batch.State, error) {
+	var out []batch.State
+	for _, w := range words {
+		switch s := batch.State(strings.ToUpper(strings.TrimSpace(w))); s {
+		case batch.StateNotYetSent, batch.StateInvited, batch.StateAccepted, batch.StateDeclined:
+			out = append(out, s)
+		case "ALL":
+			return nil, nil
+		default:
+			return nil, usagef("--state %q: want not_yet_sent, invited, accepted, declined or all", w)
+		}
+	}
+	return out, nil
+}
+
+// stdoutTerminal reports whether stdout is a terminal.
+func stdoutTerminal(e env) bool {
+	f, ok := e.stdout.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// printable makes a cell safe to show on a terminal: control characters
+// (escape sequences in a crafted input cell) are shown escaped.
+func printable(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\uFFFD' }) < 0 {
+		return s
+	}
+	q := fmt.Sprintf("%+q", s)
+	return q[1 : len(q)-1]
+}
+
+// formatTime formats t for output: RFC 3339 in UTC, "" for the zero time.
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
