@@ -37,6 +37,7 @@ type runOptions struct {
 	lookup                   string
 	report, checkpoint       string
 	ledger, summary          string
+	metricsFile              string
 	emailColumn              string
 	domains                  listFlag
 	dryRun, fresh            bool
@@ -81,6 +82,7 @@ func newRunFlags(name string, o *runOptions, getenv func(string) string) *flag.F
 	fs.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint `file` (default: FILE.checkpoint beside FILE.csv)")
 	fs.StringVar(&o.ledger, "ledger", "", "ledger `file` (default: per customer in $XDG_STATE_HOME/invitebatch/)")
 	fs.StringVar(&o.summary, "summary", "", "write the summary as JSON to `file` (- for stdout)")
+	fs.StringVar(&o.metricsFile, "metrics-file", "", "write Prometheus metrics for node_exporter's textfile collector to `file` (*.prom)")
 	fs.StringVar(&o.emailColumn, "email-column", "", "`name` of the email column (default: detected)")
 	fs.Var(&o.domains, "domain", "only invite addresses in this `domain` (repeatable)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "check eligibility and state only; never send")
@@ -134,6 +136,8 @@ func parseRunFlags(e env, name string, args []string) (*runOptions, error) {
 		return nil, usagef("run: --max-duration must be >= 0")
 	case o.emulatorSeed != "" && !o.emulator:
 		return nil, usagef("run: --emulator-seed needs --emulator")
+	case o.metricsFile != "" && filepath.Ext(o.metricsFile) != ".prom":
+		return nil, usagef("run: --metrics-file %q: name it *.prom (node_exporter's textfile collector reads only those)", o.metricsFile)
 	case o.resendAfter < 0 || o.maxMails < 0 || o.maxSends < 0:
 		return nil, usagef("run: --resend-after, --max-mails and --max-sends must be >= 0")
 	case o.maxMails > 0 && o.resendAfter == 0:
@@ -385,6 +389,11 @@ func (o *runOptions) run(e env) (code int, err error) {
 	sum.ExitCode = code
 	if err := o.writeSummary(e, sum); err != nil && runErr == nil {
 		return exitFatal, err
+	}
+	if o.metricsFile != "" {
+		if err := reports.WriteMetrics(o.metricsFile, sum); err != nil {
+			log.Warn("metrics file not written", zap.String("path", o.metricsFile), zap.Error(err))
+		}
 	}
 	log.Info("run ended", zap.Int("exit_code", code), zap.Int("rows", sum.Rows), zap.Int("api_calls", sum.APICallsTotal))
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {
