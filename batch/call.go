@@ -64,6 +64,14 @@ func (r *Runner) call(ctx context.Context, t *tally, method string, fn func(cont
 				return err
 			}
 			d := r.Backoff.Delay(attempt, ae.RetryAfter, r.rand())
+			if ae.Code == 429 {
+				// The server's delay is when its next token frees up, a few
+				// milliseconds: retrying that soon joins the same crowd and
+				// spends the row's attempts within a second. The pacer sets
+				// the rate; the row backs off as for any failure, and never
+				// sooner than the server asks.
+				d = max(r.Backoff.Delay(attempt, 0, r.rand()), d)
+			}
 			r.Log.Debug("retrying request", zap.String("method", method), zap.Int("attempt", attempt),
 				zap.Int("code", ae.Code), zap.Duration("delay", d))
 			if err := sleep(ctx, d); err != nil {

@@ -10,26 +10,51 @@ import (
 
 // Pacer is the one rate limiter every API request of a run goes through,
 // retries included. It starts at the configured rate (the ceiling, never
-// exceeded) and adapts to the server's real quota: a 429 lowers the rate to
-// a little under what the server has been accepting, and successes raise it
-// again, additively, towards the ceiling. The zero value is not usable; use
-// NewPacer.
+// exceeded) and, when adaptive, follows the server's real quota:
+//
+//   - The first 429 after a quiet spell cuts the rate by 10% at once and
+//     drops any saved-up burst.
+//   - While 429s go on, every quarter second the pacer compares what the
+//     server accepted with what it refused since the last look. When the
+//     server refused a real share (two or more requests and over 5%), it
+//     was answering at its quota, so the accepted rate is the quota: the
+//     rate is set to 95% of it, up or down. Straggling 429s of requests
+//     already in flight are too few to count.
+//   - After a second without a cut, successes raise the rate again,
+//     multiplicatively and faster the longer no 429 came: slowly near the
+//     quota just measured, quickly when the quota has risen since.
+//
+// The zero value is not usable; use NewPacer.
 type Pacer struct {
-	lim     *rate.Limiter
-	now     func() time.Time
-	ceiling rate.Limit
-	floor   rate.Limit
+	lim      *rate.Limiter
+	now      func() time.Time
+	ceiling  rate.Limit
+	floor    rate.Limit
+	burst    int
+	adaptive bool
 
-	mu      sync.Mutex
-	cur     rate.Limit
-	lastCut time.Time
-	// ok counts successes in the current one-second window, prevOK those
-	// of the previous window: the rate the server has been accepting.
-	window      time.Time
-	ok, prevOK  int
-	adaptive    bool
-	throttleCnt int
+	mu        sync.Mutex
+	cur       rate.Limit
+	lastCut   time.Time // zero: never cut
+	last429   time.Time // zero: never throttled
+	lastRaise time.Time
+	// The current measuring interval of a throttled spell: its start and
+	// the successes and 429s since.
+	since   time.Time
+	ok, thr int
 }
+
+// Tuning of the adaptive pacer; see Pacer.
+const (
+	quietSpell   = 2 * time.Second        // no 429 for this long ends a throttled spell
+	measureEvery = 250 * time.Millisecond // how often a throttled spell is measured
+	holdAfterCut = time.Second            // no raise for this long after a cut
+	firstCut     = 0.9                    // the cut on a spell's first 429
+	underQuota   = 0.95                   // the rate set, relative to the measured quota
+	// The raise per second, relative to the current rate: raiseBase plus
+	// raisePerQuiet per second since the last 429, at most raiseMax.
+	raiseBase, raisePerQuiet, raiseMax = 0.02, 0.03, 0.5
+)
 
 // NewPacer returns a Pacer allowing qps requests per second with the given
 // burst. With adaptive false it never changes its rate.
@@ -46,11 +71,16 @@ func newPacer(qps float64, burst int, adaptive bool, now func() time.Time) *Pace
 	if floor > 0.2 {
 		floor = 0.2
 	}
+	l := rate.NewLimiter(lim, burst)
+	// Start at the rate, not with a burst: the burst absorbs the jitter of
+	// a run, and a quota another client shares may already be half used.
+	l.ReserveN(time.Now(), burst)
 	return &Pacer{
-		lim:      rate.NewLimiter(lim, burst),
+		lim:      l,
 		now:      now,
 		ceiling:  lim,
 		floor:    floor,
+		burst:    burst,
 		cur:      lim,
 		adaptive: adaptive,
 	}
@@ -74,20 +104,22 @@ func (p *Pacer) Succeeded() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now()
-	p.tick(now)
 	p.ok++
-	if p.cur >= p.ceiling {
+	last := p.lastRaise
+	p.lastRaise = now
+	if p.cur >= p.ceiling || now.Sub(p.lastCut) < holdAfterCut {
 		return
 	}
-	// Additive increase: about +2% of the ceiling per second of steady
-	// success (one step per success, sized by the current rate), and none
-	// in the second after a cut, so the cut has time to show.
-	if now.Sub(p.lastCut) < time.Second {
+	dt := min(now.Sub(last), time.Second).Seconds()
+	if last.IsZero() || dt <= 0 {
 		return
 	}
-	p.cur += p.ceiling * 0.02 / max(p.cur, 1)
-	p.cur = min(p.cur, p.ceiling)
-	p.lim.SetLimit(p.cur)
+	g := raiseMax
+	if !p.last429.IsZero() {
+		g = min(raiseBase+raisePerQuiet*now.Sub(p.last429).Seconds(), raiseMax)
+	}
+	// A small additive part lifts a rate cut to the floor off it.
+	p.set(p.cur + p.cur*rate.Limit(g*dt) + p.ceiling*rate.Limit(0.005*dt))
 }
 
 // Throttled tells the pacer the server refused a request for quota (429).
@@ -98,35 +130,45 @@ func (p *Pacer) Throttled() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now()
-	p.tick(now)
-	p.throttleCnt++
-	// One cut per second: the 429s of requests that were already in flight
-	// say nothing new about the quota.
-	if now.Sub(p.lastCut) < time.Second {
+	spell := !p.last429.IsZero() && now.Sub(p.last429) < quietSpell
+	p.last429 = now
+	if !spell {
+		// A new throttled spell: react at once, and start measuring.
+		p.cut(now, p.cur*firstCut)
 		return
 	}
-	// Multiplicative decrease towards what the server accepted over the
-	// last full second, if that is lower than our own rate.
-	accepted := rate.Limit(p.prevOK)
-	next := p.cur * 0.85
-	if accepted > 0 && accepted*0.95 < next {
-		next = accepted * 0.95
+	p.thr++
+	el := now.Sub(p.since)
+	if el < measureEvery || (p.ok < 5 && el < 2*time.Second) {
+		return
 	}
-	p.cur = max(next, p.floor)
-	p.lastCut = now
-	p.lim.SetLimit(p.cur)
+	if p.thr >= 2 && p.thr*20 > p.ok+p.thr {
+		// The server was at its quota: what it accepted is the quota.
+		p.cut(now, rate.Limit(underQuota*float64(p.ok)/el.Seconds()))
+		return
+	}
+	p.since, p.ok, p.thr = now, 0, 0
 }
 
-// tick rolls the one-second success window forward. p.mu must be held.
-func (p *Pacer) tick(now time.Time) {
-	if p.window.IsZero() {
-		p.window = now
-		return
+// cut sets the rate to r after a 429 and starts a measuring interval. p.mu must be held.
+func (p *Pacer) cut(now time.Time, r rate.Limit) {
+	p.set(r)
+	p.lastCut = now
+	p.since, p.ok, p.thr = now, 0, 1
+}
+
+// set changes the rate, clamped to [floor, ceiling]. Below the ceiling
+// the burst is one: tokens saved up at a higher rate would leave at once
+// and meet the same quota (the limiter caps its tokens to the new burst).
+// Back at the ceiling the configured burst returns. p.mu must be held.
+func (p *Pacer) set(r rate.Limit) {
+	p.cur = min(max(r, p.floor), p.ceiling)
+	p.lim.SetLimit(p.cur)
+	b := 1
+	if p.cur >= p.ceiling {
+		b = p.burst
 	}
-	switch d := now.Sub(p.window); {
-	case d >= 2*time.Second:
-		p.prevOK, p.ok, p.window = 0, 0, now
-	case d >= time.Second:
-		p.prevOK, p.ok, p.window = p.ok, 0, p.window.Add(time.Second)
+	if p.lim.Burst() != b {
+		p.lim.SetBurst(b)
 	}
 }

@@ -1,0 +1,103 @@
+package batch
+
+import (
+	"math"
+	"testing"
+	"time"
+)
+
+// event is something the pacer hears at a time since the start: n
+// successes or 429s spread evenly over dur.
+type event struct {
+	at, dur   time.Duration
+	ok, thr   int
+	wantLimit float64 // checked after the event when > 0
+}
+
+func TestPacerReactions(t *testing.T) {
+	tests := []struct {
+		name     string
+		qps      float64
+		adaptive bool
+		events   []event
+	}{
+		{"fixed rate ignores 429s", 100, false, []event{
+			{at: 0, dur: time.Second, thr: 50, wantLimit: 100},
+		}},
+		{"first 429 cuts by 10% at once", 100, true, []event{
+			{at: 0, dur: time.Second, ok: 100, wantLimit: 100},
+			{at: time.Second, thr: 1, wantLimit: 90},
+		}},
+		{"a throttled spell sets the rate under the accepted rate", 100, true, []event{
+			{at: time.Second, thr: 1, wantLimit: 90},
+			// 250 ms at the quota: 12 accepted (48/s), 10 refused.
+			{at: time.Second, dur: 250 * time.Millisecond, ok: 12},
+			{at: 1250 * time.Millisecond, thr: 10, wantLimit: 0.95 * 12 / 0.25},
+		}},
+		{"straggling 429s do not cut again", 100, true, []event{
+			{at: time.Second, thr: 1, wantLimit: 90},
+			{at: time.Second, dur: 500 * time.Millisecond, ok: 45},
+			{at: 1500 * time.Millisecond, thr: 1, wantLimit: 90},
+		}},
+		{"no raise in the second after a cut", 100, true, []event{
+			{at: time.Second, thr: 1},
+			{at: time.Second, dur: 900 * time.Millisecond, ok: 80, wantLimit: 90},
+		}},
+		{"slow raise just after a spell", 100, true, []event{
+			{at: time.Second, thr: 1},
+			{at: 2 * time.Second, dur: time.Second, ok: 90},
+			// ~2%+3%×1.5 s of quiet ≈ 6.5% per second, plus 0.5 of the ceiling.
+			{at: 3 * time.Second, ok: 1, wantLimit: 96.4},
+		}},
+		{"faster raise after a long quiet, never over the ceiling", 100, true, []event{
+			{at: time.Second, thr: 1},
+			{at: time.Second, dur: 250 * time.Millisecond, ok: 5},
+			{at: 1250 * time.Millisecond, thr: 10, wantLimit: 19},
+			// 19 s after the spell: +50% per second (the first success
+			// counts a second's raise, a gap counting at most one).
+			{at: 20 * time.Second, dur: time.Second, ok: 20, wantLimit: 47},
+			{at: 21 * time.Second, dur: 5 * time.Second, ok: 200, wantLimit: 100},
+		}},
+		{"never under the floor", 100, true, []event{
+			{at: time.Second, thr: 1},
+			{at: 2 * time.Second, dur: time.Second, thr: 5, wantLimit: 0.2},
+		}},
+		{"a new spell after a quiet one cuts again", 100, true, []event{
+			{at: time.Second, thr: 1, wantLimit: 90},
+			{at: 4 * time.Second, thr: 1},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			now := start
+			p := newPacer(tt.qps, int(tt.qps), tt.adaptive, func() time.Time { return now })
+			for i, ev := range tt.events {
+				n := ev.ok + ev.thr
+				for k := range n {
+					now = start.Add(ev.at)
+					if n > 1 {
+						now = now.Add(ev.dur * time.Duration(k+1) / time.Duration(n))
+					}
+					if k < ev.ok {
+						p.Succeeded()
+					} else {
+						p.Throttled()
+					}
+				}
+				if ev.wantLimit > 0 {
+					if got := p.Limit(); math.Abs(got-ev.wantLimit) > 0.02*ev.wantLimit {
+						t.Errorf("after event %d: Limit() = %.2f, want %.2f", i, got, ev.wantLimit)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestPacerStartsWithoutBurst(t *testing.T) {
+	p := NewPacer(10, 10, true)
+	if p.lim.Tokens() > 1 {
+		t.Errorf("tokens at start = %.1f, want <= 1: a run starts at its rate", p.lim.Tokens())
+	}
+}
