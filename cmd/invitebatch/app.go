@@ -74,6 +74,9 @@ const usageText = `invitebatch sends Google Cloud Identity / Workspace user invi
 Usage:
   invitebatch run --customer C0xxxxxxx [flags] FILE.csv   send invitations (- reads stdin)
   invitebatch cancel --customer C0xxxxxxx [flags] FILE.csv cancel the INVITED invitations of FILE
+  invitebatch check [flags] FILE.csv                     check a file offline, as run reads it
+  invitebatch status --customer C0xxxxxxx [FILE.csv]     current invitation states (+ ledger)
+  invitebatch export [--state not_yet_sent] > FILE.csv   the customer's unmanaged accounts, as run input
   invitebatch ledger show|forget ADDRESS|prune --older-than D
   invitebatch doctor --customer C0xxxxxxx [flags]       check credentials and API setup (read-only)
   invitebatch emulator [--addr 127.0.0.1:8086]          serve the built-in API emulator
@@ -100,6 +103,12 @@ func Main(args []string, e env) int {
 		code, err = runCommand(e, cmd, rest)
 	case "doctor":
 		code, err = doctorCommand(e, rest)
+	case "check":
+		code, err = checkCommand(e, rest)
+	case "status":
+		code, err = statusCommand(e, rest)
+	case "export":
+		code, err = exportCommand(e, rest)
 	case "emulator":
 		err = emulatorCommand(e, rest)
 	case "ledger":
