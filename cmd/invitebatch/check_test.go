@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -195,5 +196,20 @@ func TestCheckExitCodes(t *testing.T) {
 	}
 	if n := len(w.emu.Stats().PerSecond); n != 0 {
 		t.Errorf("check made API calls: %v", w.emu.Stats().Requests)
+	}
+}
+
+func TestCheckReadsStdin(t *testing.T) {
+	w := newWorld(t)
+	cmd := exec.Command(binary, "check", "--format", "json", "-")
+	cmd.Dir = w.dir
+	cmd.Stdin = strings.NewReader("\ufeffEmail\r\na@example.com\r\nA@example.com\r\n")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	got := checkJSON(t, result{stdout: string(out)})
+	if got.File != "-" || got.Rows != 2 || got.Valid != 1 || len(got.Duplicates) != 1 || got.Duplicates[0].Of != 1 {
+		t.Errorf("check of stdin = %+v", got)
 	}
 }

@@ -291,3 +291,22 @@ func TestStatusUsageErrorsMakeNoCalls(t *testing.T) {
 		t.Errorf("API calls were made: %v", w.emu.Stats().Requests)
 	}
 }
+
+func TestStatusTable(t *testing.T) {
+	w, _ := statusWorld(t)
+	res := w.run("status", "--format", "table", "users.csv")
+	lines := strings.Split(strings.TrimSpace(res.stdout), "\n")
+	if res.code != 1 || len(lines) != 12 {
+		t.Fatalf("exit %d, %d lines; want 1, header + 9 rows + blank + totals\n%s", res.code, len(lines), res.stdout)
+	}
+	if !strings.HasPrefix(lines[0], "email ") || !strings.Contains(lines[1], "inv@example.com  ") ||
+		!strings.HasPrefix(lines[11], "totals: 9:") {
+		t.Errorf("table:\n%s", res.stdout)
+	}
+	// On a terminal a crafted cell is shown escaped, not interpreted.
+	w.write("esc.csv", "name,email\n\x1b[2Jboom,inv@example.com\n")
+	res = w.run("status", "--format", "table", "esc.csv")
+	if res.code != 0 || strings.Contains(res.stdout, "\x1b") || !strings.Contains(res.stdout, `\x1b[2Jboom`) {
+		t.Errorf("exit %d, table:\n%q", res.code, res.stdout)
+	}
+}
