@@ -3,6 +3,7 @@ package batch
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"time"
 
 	"go.uber.org/zap"
@@ -17,22 +18,37 @@ const (
 	MethodCancel      = "cancel"
 )
 
-// call makes one logical request: it waits for the pacer before every
-// attempt, retries what is retryable with backoff, and returns the last
-// error. An ambiguous failure of a request with side effects (a send that
-// may have been delivered) is returned at once: repeating it blindly could
-// email someone twice, so the caller settles it first.
-func (r *Runner) call(ctx context.Context, t *tally, method string, fn func(context.Context) error) error {
+// Caller makes logical requests: it waits for the pacer before every
+// attempt, retries what is retryable with backoff (the server's RetryInfo
+// wins), renews credentials once on a 401, and returns the last error. The
+// pipeline uses one; so do the read-only commands (status, export), so
+// that every request of the tool follows the same rules.
+type Caller struct {
+	Pacer   *Pacer
+	Backoff Backoff
+	Log     *zap.Logger // nil: no logs
+	// Observe, if set, is told of every attempt: its method, HTTP status
+	// (200 for success, 0 for a transport failure) and whether it was a
+	// retry.
+	Observe func(method string, code int, retry bool)
+}
+
+// Do runs fn until it succeeds, fails for good, or ctx ends. An ambiguous
+// failure of a request with side effects (a send that may have been
+// delivered) is returned at once: repeating it blindly could email someone
+// twice, so the caller settles it first. progress, if not nil, is asked
+// after a retryable failure whether the attempt still moved forward (a
+// list that got new pages): such a failure does not use up the attempts.
+func (c *Caller) Do(ctx context.Context, method string, fn func(context.Context) error, progress func() bool) error {
 	refreshed := false
 	for attempt := 1; ; attempt++ {
-		if err := r.Pacer.Wait(ctx); err != nil {
+		if err := c.Pacer.Wait(ctx); err != nil {
 			return err
 		}
 		err := fn(ctx)
-		t.calls++
 		if err == nil {
-			r.counter.add(method, 200, attempt > 1)
-			r.Pacer.Succeeded()
+			c.observe(method, 200, attempt > 1)
+			c.Pacer.Succeeded()
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -41,39 +57,37 @@ func (r *Runner) call(ctx context.Context, t *tally, method string, fn func(cont
 		}
 		var ae *APIError
 		if !errors.As(err, &ae) {
-			r.counter.add(method, 0, attempt > 1)
+			c.observe(method, 0, attempt > 1)
 			return err
 		}
-		r.counter.add(method, ae.Code, attempt > 1)
+		c.observe(method, ae.Code, attempt > 1)
 		switch ae.Kind {
 		case KindUnauthenticated:
-			// Tokens expire; the token source fetches a new one when the
-			// old one is stale. A second 401 means the credentials
-			// themselves are refused.
+			// The client renews its token on a 401; a second 401 means
+			// the credentials themselves are refused.
 			if refreshed {
 				return &APIError{Kind: KindFatal, Code: ae.Code, Status: ae.Status, Reason: ae.Reason,
 					Msg: ae.Msg + " (again after a credential refresh: the credentials are refused)"}
 			}
 			refreshed = true
-			continue
 		case KindRetryable:
 			if ae.Code == 429 {
-				r.Pacer.Throttled()
+				c.Pacer.Throttled()
 			}
-			if ae.Ambiguous || !r.Backoff.Retry(attempt) {
+			if ae.Ambiguous {
 				return err
 			}
-			d := r.Backoff.Delay(attempt, ae.RetryAfter, r.rand())
-			if ae.Code == 429 {
-				// The server's delay is when its next token frees up, a few
-				// milliseconds: retrying that soon joins the same crowd and
-				// spends the row's attempts within a second. The pacer sets
-				// the rate; the row backs off as for any failure, and never
-				// sooner than the server asks.
-				d = max(r.Backoff.Delay(attempt, 0, r.rand()), d)
+			if progress != nil && progress() {
+				attempt = 1
 			}
-			r.Log.Debug("retrying request", zap.String("method", method), zap.Int("attempt", attempt),
-				zap.Int("code", ae.Code), zap.Duration("delay", d))
+			if !c.Backoff.Retry(attempt) {
+				return err
+			}
+			d := c.Backoff.Delay(attempt, ae.RetryAfter, rand.Float64())
+			if c.Log != nil {
+				c.Log.Debug("retrying request", zap.String("method", method), zap.Int("attempt", attempt),
+					zap.Int("code", ae.Code), zap.Duration("delay", d))
+			}
 			if err := sleep(ctx, d); err != nil {
 				return err
 			}
@@ -81,6 +95,20 @@ func (r *Runner) call(ctx context.Context, t *tally, method string, fn func(cont
 			return err
 		}
 	}
+}
+
+func (c *Caller) observe(method string, code int, retry bool) {
+	if c.Observe != nil {
+		c.Observe(method, code, retry)
+	}
+}
+
+// call is Do for one row: it counts the row's requests in t.
+func (r *Runner) call(ctx context.Context, t *tally, method string, fn func(context.Context) error) error {
+	return r.caller.Do(ctx, method, func(ctx context.Context) error {
+		t.calls++
+		return fn(ctx)
+	}, nil)
 }
 
 // sleep waits for d or until ctx is done.

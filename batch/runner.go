@@ -5,7 +5,6 @@ import (
 	"errors"
 	"hash/maphash"
 	"io"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -82,6 +81,7 @@ type Runner struct {
 	MaxSends int
 
 	counter      callCounter
+	caller       Caller
 	sendsStarted atomic.Int64
 	haltOnce     sync.Once
 	halt         chan struct{}         // closed by stopNow
@@ -109,6 +109,7 @@ func (r *Runner) Run(ctx context.Context, src Source, sink Sink) (*Stats, error)
 		r.Now = time.Now
 	}
 	r.halt = make(chan struct{})
+	r.caller = Caller{Pacer: r.Pacer, Backoff: r.Backoff, Log: r.Log, Observe: r.counter.add}
 	stats := &Stats{Lookup: "get"}
 	if err := r.loadStates(ctx, stats); err != nil {
 		r.counter.fill(stats)
@@ -258,5 +259,3 @@ func (r *Runner) work(ctx context.Context, jobs <-chan job, results chan<- rowRe
 	}
 	return nil
 }
-
-func (r *Runner) rand() float64 { return rand.Float64() }

@@ -7,11 +7,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"hash/maphash"
-	"math/rand/v2"
 	"os"
 	"strings"
 	"time"
@@ -123,71 +121,21 @@ func stopContext(e env) (context.Context, context.CancelFunc) {
 	return ctx, cancel
 }
 
-// caller makes read-only requests through one pacer, retrying what is
-// retryable as batch's runner does (its call is unexported): the server's
-// Retry-After wins, a 429 slows the pacer, one 401 gets a credential
-// refresh, a second is fatal.
+// caller makes the read-only requests of status and export through one
+// pacer, with the pipeline's retry rules (batch.Caller).
 type caller struct {
-	api     batch.API
-	pacer   *batch.Pacer
-	backoff batch.Backoff
+	api batch.API
+	batch.Caller
 }
 
 func newCaller(api batch.API, qps float64) *caller {
-	return &caller{api: api, pacer: batch.NewPacer(qps, max(1, int(qps)), true), backoff: batch.DefaultBackoff}
-}
-
-// do runs fn until it succeeds, fails for good, or ctx is done. progress,
-// if not nil, reports whether a failed attempt still moved forward (a list
-// that got some pages): such a failure does not use up the attempts.
-func (c *caller) do(ctx context.Context, fn func(context.Context) error, progress func() bool) error {
-	refreshed := false
-	for attempt := 1; ; attempt++ {
-		if err := c.pacer.Wait(ctx); err != nil {
-			return err
-		}
-		err := fn(ctx)
-		if err == nil {
-			c.pacer.Succeeded()
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		var ae *batch.APIError
-		if !errors.As(err, &ae) {
-			return err
-		}
-		switch ae.Kind {
-		case batch.KindUnauthenticated:
-			if refreshed {
-				return &batch.APIError{Kind: batch.KindFatal, Code: ae.Code, Status: ae.Status, Reason: ae.Reason,
-					Msg: ae.Msg + " (again after a credential refresh: the credentials are refused)"}
-			}
-			refreshed = true
-		case batch.KindRetryable:
-			if ae.Code == 429 {
-				c.pacer.Throttled()
-			}
-			if progress != nil && progress() {
-				attempt = 0
-			}
-			if !c.backoff.Retry(attempt) {
-				return err
-			}
-			if err := sleepCtx(ctx, c.backoff.Delay(max(attempt, 1), ae.RetryAfter, rand.Float64())); err != nil {
-				return err
-			}
-		default:
-			return err
-		}
-	}
+	return &caller{api: api, Caller: batch.Caller{Pacer: batch.NewPacer(qps, max(1, int(qps)), true), Backoff: batch.DefaultBackoff}}
 }
 
 // get returns the invitation of email; StateNone when none is visible.
 func (c *caller) get(ctx context.Context, email string) (batch.Invitation, error) {
 	var inv batch.Invitation
-	err := c.do(ctx, func(ctx context.Context) error {
+	err := c.Do(ctx, batch.MethodGet, func(ctx context.Context) error {
 		var err error
 		inv, err = c.api.Get(ctx, email)
 		return err
@@ -208,7 +156,7 @@ func (c *caller) list(ctx context.Context, states []batch.State, fn func(batch.I
 	seed := maphash.MakeSeed()
 	seen := make(map[uint64]struct{})
 	newPages := false
-	err := c.do(ctx, func(ctx context.Context) error {
+	err := c.Do(ctx, batch.MethodList, func(ctx context.Context) error {
 		pages := 0
 		newPages = false
 		return c.api.List(ctx, states, func(page []batch.Invitation) error {
@@ -235,17 +183,6 @@ func (c *caller) list(ctx context.Context, states []batch.State, fn func(batch.I
 
 // listPageSize is the page size the client asks for and the API's maximum.
 const listPageSize = 200
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
 
 // parseStates parses a --state list such as "invited,accepted"
 // (case-insensitive; "all" or empty means every state).

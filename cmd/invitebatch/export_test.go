@@ -168,7 +168,7 @@ func TestExportListRetryDoesNotRepeatRows(t *testing.T) {
 		api.pages = append(api.pages, page)
 	}
 	c := newCaller(api, 1000)
-	c.backoff = batch.Backoff{Base: 1, Max: 1, MaxAttempts: 2}
+	c.Backoff = batch.Backoff{Base: 1, Max: 1, MaxAttempts: 2}
 	var got []string
 	err := c.list(context.Background(), nil, func(inv batch.Invitation) error {
 		got = append(got, inv.Email)
