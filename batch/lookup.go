@@ -62,7 +62,9 @@ func (r *Runner) loadStates(ctx context.Context, stats *Stats) error {
 		return err
 	}
 	r.states = loaded
+	r.liveMu.Lock()
 	stats.Lookup = "list"
+	r.liveMu.Unlock()
 	r.Log.Info("invitation states loaded", zap.Int("invitations", len(loaded)), zap.Int("pages", pages))
 	return nil
 }

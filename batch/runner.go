@@ -82,6 +82,8 @@ type Runner struct {
 
 	counter      callCounter
 	caller       Caller
+	liveMu       sync.Mutex // guards live's outcome counts
+	live         *Stats
 	sendsStarted atomic.Int64
 	haltOnce     sync.Once
 	halt         chan struct{}         // closed by stopNow
@@ -111,6 +113,9 @@ func (r *Runner) Run(ctx context.Context, src Source, sink Sink) (*Stats, error)
 	r.halt = make(chan struct{})
 	r.caller = Caller{Pacer: r.Pacer, Backoff: r.Backoff, Log: r.Log, Observe: r.counter.add}
 	stats := &Stats{Lookup: "get"}
+	r.liveMu.Lock()
+	r.live = stats
+	r.liveMu.Unlock()
 	if err := r.loadStates(ctx, stats); err != nil {
 		r.counter.fill(stats)
 		return stats, err
@@ -124,10 +129,11 @@ func (r *Runner) Run(ctx context.Context, src Source, sink Sink) (*Stats, error)
 
 	g, gctx := errgroup.WithContext(ctx)
 	jobs := make(chan job, r.Workers)
+	var stopped bool
 	g.Go(func() error {
 		defer close(jobs)
-		stopped, err := r.produce(gctx, src, jobs, results)
-		stats.Stopped = stopped
+		var err error
+		stopped, err = r.produce(gctx, src, jobs, results)
 		return err
 	})
 	for range r.Workers {
@@ -138,10 +144,26 @@ func (r *Runner) Run(ctx context.Context, src Source, sink Sink) (*Stats, error)
 	if cerr := <-collected; cerr != nil {
 		err = cerr // the sink failed first and cancelled the rest
 	}
+	r.liveMu.Lock()
+	defer r.liveMu.Unlock()
 	r.counter.fill(stats)
 	stats.MaxSendsReached = r.MaxSends > 0 && r.sendsStarted.Load() > int64(r.MaxSends)
-	stats.Stopped = stats.Stopped || stats.MaxSendsReached
+	stats.Stopped = stopped || stats.MaxSendsReached
 	return stats, err
+}
+
+// Snapshot returns the counters so far of the run in progress (zero before
+// Run). It is safe to call from any goroutine while Run runs, e.g. to
+// write metrics periodically.
+func (r *Runner) Snapshot() Stats {
+	r.liveMu.Lock()
+	defer r.liveMu.Unlock()
+	if r.live == nil {
+		return Stats{}
+	}
+	s := *r.live
+	r.counter.fill(&s)
+	return s
 }
 
 // rowResult is a row's final outcome and the requests it cost.
@@ -155,8 +177,10 @@ type rowResult struct {
 func (r *Runner) collect(results <-chan rowResult, sink Sink, stats *Stats, cancel context.CancelCauseFunc) error {
 	var first error
 	for res := range results {
+		r.liveMu.Lock()
 		stats.Outcomes[res.Outcome]++
 		stats.CallsByOutcome[res.Outcome] += res.calls
+		r.liveMu.Unlock()
 		if first != nil {
 			continue
 		}

@@ -478,3 +478,42 @@ func (c cancelAPI) Cancel(_ context.Context, email string) error {
 	c.inv[email] = inv
 	return nil
 }
+
+func TestRunSnapshotWhileRunning(t *testing.T) {
+	api := newFakeAPI()
+	var b strings.Builder
+	b.WriteString("email\n")
+	for i := range 300 {
+		e := fmt.Sprintf("u%d@x.com", i)
+		api.unmanaged(e)
+		b.WriteString(e + "\n")
+	}
+	r := newTestRunner(api, newMemLedger())
+	if s := r.Snapshot(); s.Rows() != 0 {
+		t.Errorf("snapshot before Run has %d rows", s.Rows())
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			s := r.Snapshot()
+			if s.Rows() > 300 {
+				t.Errorf("snapshot rows %d > 300", s.Rows())
+			}
+		}
+	}()
+	st, err := r.Run(context.Background(), csvSource(b.String()), memSink{})
+	close(stop)
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := r.Snapshot(); s.Rows() != st.Rows() || s.TotalCalls() != st.TotalCalls() {
+		t.Errorf("final snapshot %d rows %d calls, Run's stats %d, %d", s.Rows(), s.TotalCalls(), st.Rows(), st.TotalCalls())
+	}
+}

@@ -2,8 +2,10 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -69,4 +71,41 @@ func TestE2EMetricsFile(t *testing.T) {
 	if res.code != 2 || !strings.Contains(res.stderr, ".prom") {
 		t.Errorf("--metrics-file metrics.txt: exit %d, want 2 and a hint to name it *.prom\n%s", res.code, res.stderr)
 	}
+}
+
+// TestE2EMetricsWrittenDuringRun: a slow run rewrites the metrics file while
+// it goes on, before any final write.
+func TestE2EMetricsWrittenDuringRun(t *testing.T) {
+	w := newWorld(t)
+	var b strings.Builder
+	b.WriteString("email\n")
+	for i := range 30 {
+		b.WriteString("u" + strings.Repeat("x", i%3) + string(rune('a'+i%26)) + string(rune('a'+i/26)) + "@example.com\n")
+	}
+	w.write("users.csv", b.String())
+	w.emu.SetLatency(50*time.Millisecond, 0)
+	cmd := exec.Command(binary, "run", "--qps", "20", "--workers", "2", "--metrics-file", "m.prom", "--metrics-interval", "200ms", "users.csv")
+	cmd.Dir = w.dir
+	cmd.Env = append(os.Environ(), "CLOUDIDENTITY_EMULATOR_HOST="+strings.TrimPrefix(w.srv.URL, "http://"),
+		"INVITEBATCH_CUSTOMER="+testCustomer, "XDG_STATE_HOME="+w.path("state"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(w.path("m.prom")); err == nil {
+			// The final write sets the last-success time; a periodic one
+			// never does, so this also shows the write came mid-run.
+			if strings.Contains(string(b), reports.MetricLastSuccess) {
+				t.Errorf("the first write seen has %s: not a periodic write\n%s", reports.MetricLastSuccess, b)
+			}
+			if !strings.Contains(string(b), reports.MetricRows) {
+				t.Errorf("periodic metrics lack %s:\n%s", reports.MetricRows, b)
+			}
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("no metrics file appeared during the run")
 }

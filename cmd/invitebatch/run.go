@@ -38,6 +38,7 @@ type runOptions struct {
 	report, checkpoint       string
 	ledger, summary          string
 	metricsFile              string
+	metricsEvery             time.Duration
 	emailColumn              string
 	domains                  listFlag
 	dryRun, fresh            bool
@@ -83,6 +84,7 @@ func newRunFlags(name string, o *runOptions, getenv func(string) string) *flag.F
 	fs.StringVar(&o.ledger, "ledger", "", "ledger `file` (default: per customer in $XDG_STATE_HOME/invitebatch/)")
 	fs.StringVar(&o.summary, "summary", "", "write the summary as JSON to `file` (- for stdout)")
 	fs.StringVar(&o.metricsFile, "metrics-file", "", "write Prometheus metrics for node_exporter's textfile collector to `file` (*.prom)")
+	fs.DurationVar(&o.metricsEvery, "metrics-interval", 15*time.Second, "how often --metrics-file is rewritten during a run")
 	fs.StringVar(&o.emailColumn, "email-column", "", "`name` of the email column (default: detected)")
 	fs.Var(&o.domains, "domain", "only invite addresses in this `domain` (repeatable)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "check eligibility and state only; never send")
@@ -352,7 +354,9 @@ func (o *runOptions) run(e env) (code int, err error) {
 	if bar != nil {
 		sink = reports.Tee(sink, bar)
 	}
+	stopMetrics := o.periodicMetrics(r, *sum, table, log)
 	stats, runErr := r.Run(e.ctx, src, sink)
+	stopMetrics()
 	bar.finish()
 
 	// Whatever happened, the files record it: a finished checkpoint only

@@ -194,3 +194,42 @@ func (o *runOptions) writeSummary(e env, sum *reports.Summary) error {
 	}
 	return reports.WriteFileAtomic(o.summary, func(w io.Writer) error { return sum.WriteJSON(w) }, 0o600)
 }
+
+// periodicMetrics rewrites --metrics-file every --metrics-interval while
+// the run goes on, from a snapshot of its counters plus the earlier runs'
+// outcomes (a resumed run). The returned func stops it and returns only once
+// no write is in progress, so the final write always comes last.
+func (o *runOptions) periodicMetrics(r *batch.Runner, sum reports.Summary, table *reports.CheckpointState, log *zap.Logger) func() {
+	if o.metricsFile == "" || o.metricsEvery <= 0 {
+		return func() {}
+	}
+	earlier := make(map[batch.Outcome]int)
+	for _, oc := range batch.Outcomes() {
+		earlier[oc] = table.Count(oc)
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(o.metricsEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			st := r.Snapshot()
+			total := make(map[batch.Outcome]int, len(earlier))
+			for oc, n := range earlier {
+				total[oc] = n + st.Outcomes[oc]
+			}
+			part := sum
+			part.Finished = time.Now()
+			part.Fill(&st, total)
+			if err := reports.WriteRunningMetrics(o.metricsFile, &part); err != nil {
+				log.Warn("metrics file not written", zap.String("path", o.metricsFile), zap.Error(err))
+			}
+		}
+	}()
+	return func() { close(stop); <-done }
+}
