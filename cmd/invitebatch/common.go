@@ -1,9 +1,8 @@
 package main
 
-// Shared by status and export: the flags that say which API to call and as
-// whom (the same as run's; duplicated from run.go rather than factored out
-// of it, to be merged later), and a paced, retrying caller for the few
-// read-only requests these commands make.
+// Shared by the commands that call the API (run, cancel, status, export,
+// doctor): the flags that say which API to call and as whom, and a paced,
+// retrying caller for the read-only requests of status and export.
 
 import (
 	"context"
@@ -32,6 +31,13 @@ type apiFlags struct {
 }
 
 func (a *apiFlags) register(fs *flag.FlagSet, getenv func(string) string) {
+	a.registerClient(fs, getenv)
+	fs.Float64Var(&a.qps, "qps", defaultQPS, "API requests per second, retries included")
+}
+
+// registerClient registers the flags that choose the API and the
+// credentials (run registers its own --qps, doctor none).
+func (a *apiFlags) registerClient(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&a.customer, "customer", getenv("INVITEBATCH_CUSTOMER"), "Cloud Identity / Workspace customer `ID` (C0xxxxxxx); default $INVITEBATCH_CUSTOMER")
 	fs.StringVar(&a.api, "api", client.APIv1, "API version: v1 or v1beta1")
 	fs.StringVar(&a.endpoint, "endpoint", "", "API base `URL` override (credentials are still used)")
@@ -39,12 +45,13 @@ func (a *apiFlags) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&a.impersonateUser, "impersonate-user", "", "admin `email` to act as through domain-wide delegation")
 	fs.StringVar(&a.impSA, "impersonate-service-account", "", "service account `email` to impersonate without a key")
 	fs.StringVar(&a.quotaProj, "quota-project", "", "`project` billed for the requests (user credentials need one)")
-	fs.Float64Var(&a.qps, "qps", defaultQPS, "API requests per second, retries included")
 }
 
 // check validates the flags and reads CLOUDIDENTITY_EMULATOR_HOST; every
-// problem is a usage error.
-func (a *apiFlags) check(cmd string, e env) error {
+// problem is a usage error. builtin is run's --emulator.
+func (a *apiFlags) check(cmd string, e env) error { return a.checkWith(cmd, e, false) }
+
+func (a *apiFlags) checkWith(cmd string, e env, builtin bool) error {
 	switch {
 	case a.customer == "":
 		return usagef("%s: --customer (or INVITEBATCH_CUSTOMER) is required", cmd)
@@ -56,21 +63,26 @@ func (a *apiFlags) check(cmd string, e env) error {
 		return usagef("%s: --qps must be > 0", cmd)
 	}
 	a.emulatorHost = e.getenv("CLOUDIDENTITY_EMULATOR_HOST")
-	if a.emulatorHost != "" && a.endpoint != "" {
-		return usagef("%s: choose one of CLOUDIDENTITY_EMULATOR_HOST and --endpoint", cmd)
+	modes := 0
+	for _, on := range []bool{builtin, a.emulatorHost != "", a.endpoint != ""} {
+		if on {
+			modes++
+		}
 	}
-	if a.emulatorHost != "" && (a.credentials != "" || a.impersonateUser != "" || a.impSA != "") {
-		return usagef("%s: the emulator takes no credentials; drop --credentials and --impersonate-*", cmd)
+	if modes > 1 {
+		return usagef("%s: choose one of --emulator, CLOUDIDENTITY_EMULATOR_HOST and --endpoint", cmd)
+	}
+	if (builtin || a.emulatorHost != "") && (a.credentials != "" || a.impersonateUser != "" || a.impSA != "" || a.quotaProj != "") {
+		return usagef("%s: the emulator takes no credentials; drop --credentials, --impersonate-* and --quota-project", cmd)
 	}
 	var err error
-	a.endpointID, err = ledgerKey(false, a.emulatorHost, a.endpoint)
+	a.endpointID, err = ledgerKey(builtin, a.emulatorHost, a.endpoint)
 	return err
 }
 
-// connect returns a client for the flags, saying loudly on stderr when it
-// talks to an emulator.
-func (a *apiFlags) connect(e env) (*client.Client, error) {
-	cfg := client.Config{
+// config is the client configuration the flags say.
+func (a *apiFlags) config() client.Config {
+	return client.Config{
 		Customer:                  a.customer,
 		API:                       a.api,
 		Endpoint:                  a.endpoint,
@@ -81,6 +93,12 @@ func (a *apiFlags) connect(e env) (*client.Client, error) {
 		QuotaProject:              a.quotaProj,
 		UserAgent:                 "invitebatch/" + toolVersion(),
 	}
+}
+
+// connect returns a client for the flags, saying loudly on stderr when it
+// talks to an emulator.
+func (a *apiFlags) connect(e env) (*client.Client, error) {
+	cfg := a.config()
 	c, err := client.New(e.ctx, cfg)
 	if err != nil {
 		return nil, &batch.APIError{Kind: batch.KindFatal, Msg: "credentials: " + err.Error()}

@@ -21,24 +21,15 @@ import (
 // doctorOptions are the flags of `invitebatch doctor`: run's credential
 // and endpoint flags, so that the same settings are checked.
 type doctorOptions struct {
-	customer, api, endpoint string
-	credentials, quotaProj  string
-	impersonateUser, impSA  string
-	address                 string
-	timeout                 time.Duration
-	emulatorHost            string // derived
+	apiFlags
+	address string
+	timeout time.Duration
 }
 
 func parseDoctorFlags(e env, args []string) (*doctorOptions, error) {
-	o := &doctorOptions{}
+	o := &doctorOptions{apiFlags: apiFlags{qps: defaultQPS}}
 	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
-	fs.StringVar(&o.customer, "customer", e.getenv("INVITEBATCH_CUSTOMER"), "Cloud Identity / Workspace customer `ID` (C0xxxxxxx); default $INVITEBATCH_CUSTOMER")
-	fs.StringVar(&o.api, "api", client.APIv1, "API version: v1 or v1beta1")
-	fs.StringVar(&o.endpoint, "endpoint", "", "API base `URL` override (credentials are still used)")
-	fs.StringVar(&o.credentials, "credentials", "", "service-account key or user credentials JSON `file` (default: Application Default Credentials)")
-	fs.StringVar(&o.impersonateUser, "impersonate-user", "", "admin `email` to act as through domain-wide delegation")
-	fs.StringVar(&o.impSA, "impersonate-service-account", "", "service account `email` to impersonate without a key")
-	fs.StringVar(&o.quotaProj, "quota-project", "", "`project` billed for the requests (user credentials need one)")
+	o.registerClient(fs, e.getenv)
 	fs.StringVar(&o.address, "address", "", "also ask isInvitableUser about this `email` (read-only; nothing is sent)")
 	fs.DurationVar(&o.timeout, "timeout", time.Minute, "give up on the checks after this long")
 	pos, err := parseFlags(fs, args)
@@ -50,24 +41,13 @@ func parseDoctorFlags(e env, args []string) (*doctorOptions, error) {
 	if err != nil {
 		return nil, err
 	}
-	o.emulatorHost = e.getenv("CLOUDIDENTITY_EMULATOR_HOST")
 	switch {
 	case len(pos) != 0:
 		return nil, usagef("doctor: unexpected arguments %q", pos)
-	case o.customer == "":
-		return nil, usagef("doctor: --customer (or INVITEBATCH_CUSTOMER) is required")
-	case strings.ContainsAny(o.customer, "/?#%@\\ \t"):
-		return nil, usagef("doctor: --customer %q is not a customer ID", o.customer)
-	case o.api != client.APIv1 && o.api != client.APIv1beta1:
-		return nil, usagef("doctor: --api %q: want v1 or v1beta1", o.api)
 	case o.timeout <= 0:
 		return nil, usagef("doctor: --timeout must be > 0")
-	case o.emulatorHost != "" && o.endpoint != "":
-		return nil, usagef("doctor: choose one of CLOUDIDENTITY_EMULATOR_HOST and --endpoint")
-	case o.emulatorHost != "" && (o.credentials != "" || o.impersonateUser != "" || o.impSA != "" || o.quotaProj != ""):
-		return nil, usagef("doctor: the emulator takes no credentials; drop --credentials, --impersonate-* and --quota-project")
 	}
-	if _, err := ledgerKey(false, o.emulatorHost, o.endpoint); err != nil {
+	if err := o.check("doctor", e); err != nil {
 		return nil, err
 	}
 	if o.address != "" {
@@ -126,17 +106,8 @@ func doctorCommand(e env, args []string) (int, error) {
 // Requests made: one list (first page only) and, with --address, one
 // isInvitableUser. Neither changes anything.
 func (o *doctorOptions) diagnose(ctx context.Context, e env) []check {
-	cfg := client.Config{
-		Customer:                  o.customer,
-		API:                       o.api,
-		Endpoint:                  o.endpoint,
-		Emulator:                  o.emulatorHost,
-		CredentialsFile:           o.credentials,
-		ImpersonateUser:           o.impersonateUser,
-		ImpersonateServiceAccount: o.impSA,
-		QuotaProject:              o.quotaProj,
-		UserAgent:                 "invitebatch/" + toolVersion() + " doctor",
-	}
+	cfg := o.config()
+	cfg.UserAgent += " doctor"
 	where := endpointName(cfg)
 	emu := cfg.Emulator != ""
 	if emu {

@@ -319,13 +319,13 @@ func TestDoctorQuotaProject(t *testing.T) {
 		want      string
 	}{
 		{"service account", doctorOptions{}, nil, "service account sa@p.iam.gserviceaccount.com as a@b.c", "OK: none needed"},
-		{"flag", doctorOptions{quotaProj: "p1"}, nil, "user credentials", "OK: p1 (--quota-project)"},
+		{"flag", doctorOptions{apiFlags: apiFlags{quotaProj: "p1"}}, nil, "user credentials", "OK: p1 (--quota-project)"},
 		{"env", doctorOptions{}, map[string]string{"GOOGLE_CLOUD_QUOTA_PROJECT": "p2"}, "user credentials", "OK: p2"},
-		{"credentials file", doctorOptions{credentials: withQuota}, nil, "user credentials", "OK: qp (quota_project_id of"},
+		{"credentials file", doctorOptions{apiFlags: apiFlags{credentials: withQuota}}, nil, "user credentials", "OK: qp (quota_project_id of"},
 		{"ADC file", doctorOptions{}, map[string]string{"GOOGLE_APPLICATION_CREDENTIALS": withQuota}, "user credentials", "OK: qp"},
 		{"gcloud file", doctorOptions{}, map[string]string{"CLOUDSDK_CONFIG": dir}, "user credentials", "PROBLEM: user credentials need a quota project"},
-		{"none", doctorOptions{credentials: without}, nil, "user credentials", "PROBLEM: user credentials need a quota project"},
-		{"emulator", doctorOptions{emulatorHost: "127.0.0.1:1"}, nil, "emulator (no credentials)", "OK: none needed (emulator)"},
+		{"none", doctorOptions{apiFlags: apiFlags{credentials: without}}, nil, "user credentials", "PROBLEM: user credentials need a quota project"},
+		{"emulator", doctorOptions{apiFlags: apiFlags{emulatorHost: "127.0.0.1:1"}}, nil, "emulator (no credentials)", "OK: none needed (emulator)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

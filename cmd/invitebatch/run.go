@@ -26,32 +26,28 @@ import (
 type runOptions struct {
 	file string
 
-	customer, api, endpoint  string
-	credentials, quotaProj   string
-	impersonateUser, impSA   string
-	emulator                 bool
-	emulatorSeed             string
-	qps                      float64
-	burst, workers           int
-	adaptive                 bool
-	lookup                   string
-	report, checkpoint       string
-	ledger, summary          string
-	metricsFile              string
-	metricsEvery             time.Duration
-	emailColumn              string
-	domains                  listFlag
-	dryRun, fresh            bool
-	maxDuration              time.Duration
-	logFormat, logLevel      string
-	noSync                   bool
-	resendAfter              time.Duration
-	maxMails, maxSends       int
-	yes                      bool
-	confirmAbove             int
-	progress                 string
-	cancel                   bool   // the cancel command
-	emulatorHost, endpointID string // derived
+	apiFlags
+	emulator            bool
+	emulatorSeed        string
+	burst, workers      int
+	adaptive            bool
+	lookup              string
+	report, checkpoint  string
+	ledger, summary     string
+	metricsFile         string
+	metricsEvery        time.Duration
+	emailColumn         string
+	domains             listFlag
+	dryRun, fresh       bool
+	maxDuration         time.Duration
+	logFormat, logLevel string
+	noSync              bool
+	resendAfter         time.Duration
+	maxMails, maxSends  int
+	yes                 bool
+	confirmAbove        int
+	progress            string
+	cancel              bool // the cancel command
 }
 
 // Defaults. No Cloud Identity quota is published; 10 requests/s (600 a
@@ -65,13 +61,7 @@ const (
 
 func newRunFlags(name string, o *runOptions, getenv func(string) string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.StringVar(&o.customer, "customer", getenv("INVITEBATCH_CUSTOMER"), "Cloud Identity / Workspace customer `ID` (C0xxxxxxx); default $INVITEBATCH_CUSTOMER")
-	fs.StringVar(&o.api, "api", client.APIv1, "API version: v1 or v1beta1")
-	fs.StringVar(&o.endpoint, "endpoint", "", "API base `URL` override (credentials are still used)")
-	fs.StringVar(&o.credentials, "credentials", "", "service-account key or user credentials JSON `file` (default: Application Default Credentials)")
-	fs.StringVar(&o.impersonateUser, "impersonate-user", "", "admin `email` to act as through domain-wide delegation")
-	fs.StringVar(&o.impSA, "impersonate-service-account", "", "service account `email` to impersonate without a key")
-	fs.StringVar(&o.quotaProj, "quota-project", "", "`project` billed for the requests (user credentials need one)")
+	o.registerClient(fs, getenv)
 	fs.BoolVar(&o.emulator, "emulator", false, "run against the built-in emulator (nothing reaches Google)")
 	fs.StringVar(&o.emulatorSeed, "emulator-seed", "", "seed CSV `file` (email,kind) for --emulator")
 	fs.Float64Var(&o.qps, "qps", defaultQPS, "API requests per second for the whole run, all methods and workers together")
@@ -120,14 +110,6 @@ func parseRunFlags(e env, name string, args []string) (*runOptions, error) {
 	switch {
 	case len(pos) != 1:
 		return nil, usagef("run: want exactly one input FILE.csv (or - for stdin), got %d arguments", len(pos))
-	case o.customer == "":
-		return nil, usagef("run: --customer (or INVITEBATCH_CUSTOMER) is required")
-	case strings.ContainsAny(o.customer, "/?#% \t"):
-		return nil, usagef("run: --customer %q is not a customer ID", o.customer)
-	case o.api != client.APIv1 && o.api != client.APIv1beta1:
-		return nil, usagef("run: --api %q: want v1 or v1beta1", o.api)
-	case !(o.qps > 0):
-		return nil, usagef("run: --qps must be > 0")
 	case o.workers < 1 || o.workers > 1024:
 		return nil, usagef("run: --workers must be between 1 and 1024")
 	case o.burst < 0:
@@ -156,20 +138,7 @@ func parseRunFlags(e env, name string, args []string) (*runOptions, error) {
 			return nil, usagef("run: --domain %q is not a domain", d)
 		}
 	}
-	o.emulatorHost = e.getenv("CLOUDIDENTITY_EMULATOR_HOST")
-	modes := 0
-	for _, on := range []bool{o.emulator, o.emulatorHost != "", o.endpoint != ""} {
-		if on {
-			modes++
-		}
-	}
-	if modes > 1 {
-		return nil, usagef("run: choose one of --emulator, CLOUDIDENTITY_EMULATOR_HOST and --endpoint")
-	}
-	if (o.emulator || o.emulatorHost != "") && (o.credentials != "" || o.impersonateUser != "" || o.impSA != "") {
-		return nil, usagef("run: the emulator takes no credentials; drop --credentials and --impersonate-*")
-	}
-	if o.endpointID, err = ledgerKey(o.emulator, o.emulatorHost, o.endpoint); err != nil {
+	if err := o.checkWith(name, e, o.emulator); err != nil {
 		return nil, err
 	}
 	if o.file == "-" && o.report == "" {

@@ -96,17 +96,7 @@ func copyFile(from, to string) error {
 // clientConfig builds the client's configuration, starting the built-in
 // emulator when asked. The returned func stops it.
 func (o *runOptions) clientConfig(log *zap.Logger) (client.Config, func(), error) {
-	cfg := client.Config{
-		Customer:                  o.customer,
-		API:                       o.api,
-		Endpoint:                  o.endpoint,
-		Emulator:                  o.emulatorHost,
-		CredentialsFile:           o.credentials,
-		ImpersonateUser:           o.impersonateUser,
-		ImpersonateServiceAccount: o.impSA,
-		QuotaProject:              o.quotaProj,
-		UserAgent:                 "invitebatch/" + toolVersion(),
-	}
+	cfg := o.config()
 	if !o.emulator {
 		return cfg, func() {}, nil
 	}
