@@ -53,8 +53,16 @@ func addrErr(format string, args ...any) error {
 // account addresses are ASCII; IDN domains must be given in their xn--
 // form), display-name forms ("Alice <a@x.com>") and "mailto:" prefixes are
 // therefore rejected, each with its own reason, never escaped or repaired.
+//
+// A leading "'" before '=', '+', '-' or '@' is dropped first: it is how
+// every CSV this tool writes (reports, status, export) keeps a spreadsheet
+// from running a cell as a formula, so an exported "'=x@corp.com" reads
+// back as "=x@corp.com".
 func Address(raw string) (normalized string, err error) {
 	s := strings.TrimFunc(raw, isTrimmable)
+	if len(s) > 1 && s[0] == '\'' && strings.IndexByte("=+-@", s[1]) >= 0 {
+		s = s[1:]
+	}
 	if s == "" {
 		return "", addrErr("empty address")
 	}

@@ -13,6 +13,8 @@ func TestAddressAccepted(t *testing.T) {
 		{"plain", "a@x.com", "a@x.com"},
 		{"upper case", "Alice.Smith@Example.COM", "alice.smith@example.com"},
 		{"surrounding space", "  a@x.com\t", "a@x.com"},
+		{"our own formula quote", "'=x@example.com", "=x@example.com"},
+		{"a quote kept before other characters", "'a@x.com", "'a@x.com"},
 		{"no-break space", "\u00a0a@x.com\u00a0", "a@x.com"},
 		{"zero-width space and BOM", "\ufeffa@x.com\u200b", "a@x.com"},
 		{"CR LF", "a@x.com\r\n", "a@x.com"},

@@ -76,7 +76,6 @@ func exportCommand(e env, args []string) (int, error) {
 	states, _ := parseStates(o.states)
 	c := newCaller(api, o.qps)
 	totals := make(map[string]int)
-	unsafe := 0
 	write := func(out io.Writer) error {
 		w, err := newRowWriter("csv", out, nil, columns{})
 		if err != nil {
@@ -85,15 +84,6 @@ func exportCommand(e env, args []string) (int, error) {
 		err = c.list(ctx, states, func(inv batch.Invitation) error {
 			if len(o.domains) > 0 && !input.InDomains(inv.Email, o.domains) {
 				return nil
-			}
-			// reports.Cell quotes a leading =, + or -, which are valid at
-			// the start of an address: run would then read another
-			// address. Such rows are still written (neutralised), and
-			// counted so that the user is told.
-			if reports.Cell(inv.Email) != inv.Email {
-				unsafe++
-				fmt.Fprintf(e.stderr, "invitebatch export: %+q starts with a spreadsheet formula character: written as %+q, which run would read as another address; invite it separately\n",
-					inv.Email, reports.Cell(inv.Email))
 			}
 			totals[string(inv.State)]++
 			return w.write(rowOf(inv))
@@ -112,8 +102,5 @@ func exportCommand(e env, args []string) (int, error) {
 		return exitCode(err), fmt.Errorf("export: %w", err)
 	}
 	fmt.Fprintf(e.stderr, "invitebatch export: %s\n", totalsLine(totals))
-	if unsafe > 0 {
-		return exitAttention, nil
-	}
 	return exitOK, nil
 }
