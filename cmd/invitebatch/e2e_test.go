@@ -436,3 +436,16 @@ func TestE2EStdinAndV1beta1(t *testing.T) {
 		t.Errorf("requests = %v", w.emu.Stats().Requests)
 	}
 }
+
+func TestE2EDamagedLedgerExits2(t *testing.T) {
+	w := newWorld(t)
+	w.write("users.csv", "email\na@example.com\n")
+	w.write("l.ledger", "00000000 1 sent a@example.com\n00000000 2 sent b@example.com\n")
+	res := w.run("run", "--ledger", "l.ledger", "users.csv")
+	if res.code != 2 || !strings.Contains(res.stderr, "line 1") {
+		t.Errorf("exit = %d, want 2 naming the line\n%s", res.code, res.stderr)
+	}
+	if n := len(w.emu.Stats().PerSecond); n != 0 {
+		t.Errorf("API calls were made with a damaged ledger")
+	}
+}

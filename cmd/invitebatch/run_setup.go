@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -31,7 +32,14 @@ func (o *runOptions) openLedger() (*reports.Ledger, error) {
 		}
 		o.ledger = p
 	}
-	return reports.OpenLedger(o.ledger, reports.LedgerOptions{ReadOnly: o.dryRun, NoSync: o.noSync})
+	l, err := reports.OpenLedger(o.ledger, reports.LedgerOptions{ReadOnly: o.dryRun, NoSync: o.noSync})
+	var ce *reports.CorruptError
+	if errors.As(err, &ce) {
+		// Never start over silently: the ledger is what prevents second
+		// emails. The admin decides, knowing where the damage is.
+		return nil, &usageError{msg: fmt.Sprintf("%v\n(the ledger is damaged: it is the record of who was emailed; repair or delete that line by hand, or move the file away only if earlier sends may be forgotten)", err)}
+	}
+	return l, err
 }
 
 // plan decides between a new run and a resumed one, as the contract's
