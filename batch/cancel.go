@@ -29,7 +29,7 @@ func (r *Runner) decideCancel(ctx context.Context, t *tally, email string) (Outc
 	for try := 1; ; try++ {
 		err := r.call(ctx, t, MethodCancel, func(ctx context.Context) error { return r.API.Cancel(ctx, email) })
 		if err == nil {
-			r.Log.Info("invitation cancelled", zap.String("email", email))
+			r.Log.Debug("invitation cancelled", zap.String("email", email))
 			return Cancelled, "", r.settleLedger(ctx, email, LedgerCancelled)
 		}
 		var ae *APIError

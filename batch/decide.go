@@ -136,7 +136,9 @@ func (r *Runner) send(ctx context.Context, t *tally, email string, prev *Invitat
 	for try := 1; ; try++ {
 		err := r.call(ctx, t, MethodSend, func(ctx context.Context) error { return r.API.Send(ctx, email) })
 		if err == nil {
-			r.Log.Info("invitation sent", zap.String("email", email), zap.Bool("resend", prev != nil))
+			// Debug: the report and the ledger are the record of every send,
+			// and addresses are personal data better kept out of logs.
+			r.Log.Debug("invitation sent", zap.String("email", email), zap.Bool("resend", prev != nil))
 			return done, "", r.settleLedger(ctx, email, LedgerSent)
 		}
 		var ae *APIError

@@ -26,12 +26,15 @@ func clientOptions(ctx context.Context, cfg Config) ([]option.ClientOption, stri
 			return nil, "", nil, errors.New("client: an emulator takes no endpoint, credentials, impersonation or quota project")
 		}
 		host := strings.TrimSuffix(strings.TrimPrefix(cfg.Emulator, "http://"), "/")
-		opts := []option.ClientOption{option.WithEndpoint("http://" + host + "/")}
-		if cfg.HTTPClient != nil {
-			opts = append(opts, option.WithHTTPClient(cfg.HTTPClient))
-		} else {
-			opts = append(opts, option.WithoutAuthentication())
+		// A plain client: no credentials, and none of the generated
+		// client's default transport layers (auth headers, OpenTelemetry),
+		// which cost a fifth of the tool's CPU per request against a local
+		// emulator.
+		hc := cfg.HTTPClient
+		if hc == nil {
+			hc = &http.Client{Transport: apiTransport()}
 		}
+		opts := []option.ClientOption{option.WithEndpoint("http://" + host + "/"), option.WithHTTPClient(hc)}
 		return opts, "emulator (no credentials)", nil, nil
 	}
 
