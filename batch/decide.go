@@ -33,9 +33,10 @@ func (r *Runner) decide(ctx context.Context, t *tally, email string) (Outcome, s
 				// An earlier run stopped while a send was in flight, or
 				// could not confirm it: settle that before anything else.
 				return r.settle(ctx, t, email, false)
-			case LedgerCancelled:
+			case LedgerCancelled, LedgerCancelIntent:
 				// An admin withdrew this invitation with `invitebatch
-				// cancel`; a nightly run must not undo that.
+				// cancel` (or started to, and the cancel may have gone
+				// through); a nightly run must not undo that.
 				return NotInvitable, "invitation cancelled by this tool on " + e.Time.UTC().Format("2006-01-02") +
 					"; run `invitebatch ledger forget ADDRESS` to allow inviting it again", nil
 			}

@@ -85,6 +85,7 @@ type Runner struct {
 	liveMu       sync.Mutex // guards live's outcome counts
 	live         *Stats
 	sendsStarted atomic.Int64
+	left         atomic.Bool // some dispatched row was left without an outcome
 	haltOnce     sync.Once
 	halt         chan struct{}         // closed by stopNow
 	states       map[string]Invitation // from the list lookup; nil means use get
@@ -148,7 +149,9 @@ func (r *Runner) Run(ctx context.Context, src Source, sink Sink) (*Stats, error)
 	defer r.liveMu.Unlock()
 	r.counter.fill(stats)
 	stats.MaxSendsReached = r.MaxSends > 0 && r.sendsStarted.Load() > int64(r.MaxSends)
-	stats.Stopped = stopped || stats.MaxSendsReached
+	// Stopped also when the stop came after the last row was read but
+	// before every queued row was started: those rows have no outcome.
+	stats.Stopped = stopped || stats.MaxSendsReached || r.left.Load()
 	return stats, err
 }
 
@@ -196,7 +199,8 @@ func (r *Runner) collect(results <-chan rowResult, sink Sink, stats *Stats, canc
 // unusable records, invalid addresses and duplicates. It reports whether it
 // stopped early because of r.Stop.
 func (r *Runner) produce(ctx context.Context, src Source, jobs chan<- job, results chan<- rowResult) (bool, error) {
-	seen := make(map[uint64]struct{})
+	// Sized once: growing a map of a million entries holds two tables.
+	seen := make(map[uint64]struct{}, r.ExpectedRows)
 	seed := maphash.MakeSeed()
 	for {
 		if r.stopping() {
@@ -269,11 +273,13 @@ func (r *Runner) stopNow() { r.haltOnce.Do(func() { close(r.halt) }) }
 func (r *Runner) work(ctx context.Context, jobs <-chan job, results chan<- rowResult) error {
 	for j := range jobs {
 		if r.stopping() {
+			r.left.Store(true)
 			continue // queued but not started: left for the resumed run
 		}
 		var t tally
 		out, reason, err := r.decide(ctx, &t, j.email)
 		if errors.Is(err, errRowLeft) {
+			r.left.Store(true)
 			continue
 		}
 		if err != nil {

@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/invitebatch/invitebatch/batch/input"
 )
 
 func newTestRunner(api API, l Ledger) *Runner {
@@ -515,5 +519,87 @@ func TestRunSnapshotWhileRunning(t *testing.T) {
 	}
 	if s := r.Snapshot(); s.Rows() != st.Rows() || s.TotalCalls() != st.TotalCalls() {
 		t.Errorf("final snapshot %d rows %d calls, Run's stats %d, %d", s.Rows(), s.TotalCalls(), st.Rows(), st.TotalCalls())
+	}
+}
+
+// stopAfterSource closes stop once it has returned every record: the stop
+// lands after the producer read the last row, while rows are still queued.
+type stopAfterSource struct {
+	Source
+	stop chan struct{}
+	once sync.Once
+}
+
+func (s *stopAfterSource) Next() (input.Record, error) {
+	rec, err := s.Source.Next()
+	if err == io.EOF {
+		s.once.Do(func() { close(s.stop) })
+	}
+	return rec, err
+}
+
+func TestRunStopAfterLastRowIsStopped(t *testing.T) {
+	api := newFakeAPI()
+	var b strings.Builder
+	b.WriteString("email\n")
+	for i := range 40 {
+		e := fmt.Sprintf("u%d@x.com", i)
+		api.unmanaged(e)
+		b.WriteString(e + "\n")
+	}
+	stop := make(chan struct{})
+	r := newTestRunner(api, newMemLedger())
+	r.Workers = 1
+	r.Stop = stop
+	sink := memSink{}
+	st, err := r.Run(context.Background(), &stopAfterSource{Source: csvSource(b.String()), stop: stop}, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sink) < 40 && !st.Stopped {
+		t.Errorf("%d of 40 rows have an outcome but the run says it was not stopped", len(sink))
+	}
+}
+
+func TestRunCancelIntentIsNeverUndone(t *testing.T) {
+	// A cancel went through but the process died before recording it.
+	api := newCancelAPI()
+	api.inv["a@x.com"] = Invitation{Email: "a@x.com", State: StateNotYetSent, MailsSent: 1}
+	api.invitable["a@x.com"] = true
+	l := newMemLedger()
+	l.entries["a@x.com"] = LedgerEntry{Status: LedgerCancelIntent}
+	sink := memSink{}
+	if _, err := newTestRunner(api, l).Run(context.Background(), csvSource("email\na@x.com\n"), sink); err != nil {
+		t.Fatal(err)
+	}
+	if got := sink[1].Outcome; got != NotInvitable || api.sends["a@x.com"] != 0 {
+		t.Errorf("invite run after an interrupted cancel: %v with %d sends; want not_invitable, none", got, api.sends["a@x.com"])
+	}
+	// The cancel command's rerun records it as cancelled.
+	r := newTestRunner(api, l)
+	r.Cancel = true
+	sink = memSink{}
+	if _, err := r.Run(context.Background(), csvSource("email\na@x.com\n"), sink); err != nil {
+		t.Fatal(err)
+	}
+	if got := sink[1].Outcome; got != Cancelled || l.entries["a@x.com"].Status != LedgerCancelled {
+		t.Errorf("cancel rerun: %v, ledger %v; want cancelled", got, l.entries["a@x.com"].Status)
+	}
+}
+
+func TestRunFailedCancelKeepsTheSendRecord(t *testing.T) {
+	api := newCancelAPI()
+	api.inv["a@x.com"] = Invitation{Email: "a@x.com", State: StateInvited, MailsSent: 1}
+	api.fail[MethodCancel] = []error{&APIError{Kind: KindPermanent, Code: 400, Msg: "cancel: 400"}}
+	l := newMemLedger()
+	l.entries["a@x.com"] = LedgerEntry{Status: LedgerSent}
+	r := newTestRunner(api, l)
+	r.Cancel = true
+	sink := memSink{}
+	if _, err := r.Run(context.Background(), csvSource("email\na@x.com\n"), sink); err != nil {
+		t.Fatal(err)
+	}
+	if got := sink[1].Outcome; got != Failed || l.entries["a@x.com"].Status != LedgerSent {
+		t.Errorf("failed cancel: %v, ledger %v; want failed with the send record kept", got, l.entries["a@x.com"].Status)
 	}
 }
