@@ -150,7 +150,13 @@ func (r *Runner) send(ctx context.Context, t *tally, email string, prev *Invitat
 		case ae.Kind == KindPrecondition:
 			return NotInvitable, "send refused: " + ae.Msg, r.settleLedger(ctx, email, LedgerNotSent)
 		case ae.Ambiguous && try < maxAmbiguous:
-			r.Log.Warn("send failed ambiguously; checking the invitation", zap.String("email", email), zap.String("error", ae.Msg))
+			r.Log.Warn("send failed ambiguously; checking the invitation", zap.String("error", ae.Msg))
+			// Give a request that is still in progress on the server time
+			// to land before reading its effect back: a read that comes
+			// too early would show NOT_YET_SENT and invite a second email.
+			if err := sleep(ctx, max(r.SettleDelay, ae.RetryAfter)); err != nil {
+				return OutcomeNone, "", err
+			}
 			var out Outcome
 			var reason string
 			if prev != nil {

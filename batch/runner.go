@@ -76,6 +76,9 @@ type Runner struct {
 	// that many emails to one address.
 	ResendAfter time.Duration
 	MaxMails    int
+	// SettleDelay is how long to wait after a send failed ambiguously before
+	// reading the invitation back to see whether it went out.
+	SettleDelay time.Duration
 	// MaxSends, when set, stops the run after that many sends (a guard
 	// against the wrong file): the rows not yet sent are left for a rerun.
 	MaxSends int

@@ -396,6 +396,23 @@ func TestE2EDryRun(t *testing.T) {
 			t.Errorf("dry run wrote %s", f)
 		}
 	}
+
+	// After a real run, a dry run predicts what a rerun would do: the
+	// ledger's sends are already_invited, even those too new to be listed.
+	w.emu.Seed("fresh@example.com", emulator.KindNew)
+	w.write("users.csv", "email\nnew@example.com\nfresh@example.com\n")
+	if res := w.run("run", "--ledger", "l.ledger", "users.csv"); res.code != 0 {
+		t.Fatalf("run: %d\n%s", res.code, res.stderr)
+	}
+	before, _ := os.ReadFile(w.path("l.ledger"))
+	w.run("run", "--dry-run", "--ledger", "l.ledger", "users.csv")
+	got = outcomeByEmail(w.report("users.report.csv"))
+	if got["new@example.com"] != "already_invited" || got["fresh@example.com"] != "already_invited" {
+		t.Errorf("dry run after a run: %v, want already_invited for both", got)
+	}
+	if after, _ := os.ReadFile(w.path("l.ledger")); string(after) != string(before) {
+		t.Errorf("the dry run changed the ledger")
+	}
 }
 
 func TestE2EFatalExits5AndResumes(t *testing.T) {

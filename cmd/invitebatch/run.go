@@ -54,6 +54,10 @@ type runOptions struct {
 // minute) stays well inside what Google APIs grant a project by default,
 // and the pacer slows down by itself on 429. 16 workers keep 10 requests/s
 // flowing even at 1 s of latency per request.
+// settleDelay: after a send failed ambiguously, the wait before its effect
+// is read back (see batch.Runner.SettleDelay).
+const settleDelay = 2 * time.Second
+
 const (
 	defaultQPS     = 10
 	defaultWorkers = 16
@@ -225,7 +229,7 @@ func (o *runOptions) run(e env) (code int, err error) {
 	}
 
 	// The ledger and the checkpoint, locked (exit 4 if another run has them).
-	ledger, err := o.openLedger()
+	ledger, err := o.openLedger(records)
 	if err != nil {
 		return exitCode(err), err
 	}
@@ -295,13 +299,14 @@ func (o *runOptions) run(e env) (code int, err error) {
 		ResendAfter:  o.resendAfter,
 		MaxMails:     o.maxMails,
 		MaxSends:     o.maxSends,
+		SettleDelay:  settleDelay,
 	}
 	if resumed {
 		r.SentSince = table.Started
 	}
-	if !o.dryRun {
-		r.Ledger = ledger
-	}
+	// A dry run reads the ledger too (it is open read-only), so that it
+	// predicts what the real run would do; it writes nothing.
+	r.Ledger = ledger
 	todo := records
 	if skip != nil {
 		todo = 0
@@ -328,17 +333,17 @@ func (o *runOptions) run(e env) (code int, err error) {
 	stopMetrics()
 	bar.finish()
 
-	// Whatever happened, the files record it: a finished checkpoint only
-	// when every row has its outcome.
-	finished := runErr == nil && !stats.Stopped
-	if finished && cp != nil {
-		if err := cp.Finish(); err != nil {
-			runErr = err
-			finished = false
-		}
-	}
+	// Whatever happened, the files record it: the report first, then a
+	// finished checkpoint, only when every row has its outcome and the
+	// report is written (a finished checkpoint makes the next run a new
+	// one, so a lost report could not be made again).
 	if err := writeReport(o.report, path, inOpts, runID, table.Outcome); err != nil && runErr == nil {
 		runErr = err
+	}
+	if runErr == nil && !stats.Stopped && cp != nil {
+		if err := cp.Finish(); err != nil {
+			runErr = err
+		}
 	}
 	sum.Finished = time.Now()
 	total := make(map[batch.Outcome]int)

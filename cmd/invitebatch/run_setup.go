@@ -24,7 +24,7 @@ func newHasher() hash.Hash { return sha256.New() }
 
 // openLedger opens the run's ledger: locked for a real run, read-only for
 // a dry run (which must not write one).
-func (o *runOptions) openLedger() (*reports.Ledger, error) {
+func (o *runOptions) openLedger(rows int) (*reports.Ledger, error) {
 	if o.ledger == "" {
 		p, err := reports.DefaultLedgerPath(o.customer, o.endpointID)
 		if err != nil {
@@ -32,7 +32,7 @@ func (o *runOptions) openLedger() (*reports.Ledger, error) {
 		}
 		o.ledger = p
 	}
-	l, err := reports.OpenLedger(o.ledger, reports.LedgerOptions{ReadOnly: o.dryRun, NoSync: o.noSync})
+	l, err := reports.OpenLedger(o.ledger, reports.LedgerOptions{ReadOnly: o.dryRun, NoSync: o.noSync, Reserve: rows})
 	var ce *reports.CorruptError
 	if errors.As(err, &ce) {
 		// Never start over silently: the ledger is what prevents second
@@ -98,7 +98,7 @@ func copyFile(from, to string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(to, b, 0o600)
+	return reports.WriteFileAtomic(to, func(w io.Writer) error { _, err := w.Write(b); return err }, 0o600)
 }
 
 // clientConfig builds the client's configuration, starting the built-in
