@@ -227,7 +227,8 @@ func (r *Runner) produce(ctx context.Context, src Source, jobs chan<- job, resul
 		} else {
 			// A 64-bit hash stands for the address to keep a million rows in
 			// a few MB. A collision would mark a distinct address duplicate
-			// (never a second email); at 10^6 rows its odds are ~10^-8.
+			// (never a second email, but that person would not be invited
+			// by this run); at 10^6 rows its odds are ~10^-8.
 			h := maphash.String(seed, email)
 			if _, dup := seen[h]; dup {
 				res.Outcome, res.Reason = Duplicate, "same address as an earlier row"
