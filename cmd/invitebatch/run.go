@@ -317,6 +317,9 @@ func (o *runOptions) run(e env) (code int, err error) {
 		}
 	}
 	r.ExpectedRows = todo // the list lookup's budget: the rows that may need a state
+	if todo == 0 {
+		r.Lookup = batch.LookupGet // nothing to look up: no list request either
+	}
 	if err := o.confirm(e, todo, sum.Endpoint); err != nil {
 		return exitUsage, err
 	}
