@@ -46,7 +46,12 @@ type CheckpointState struct {
 	Finished    bool      // a run finished and none was resumed since
 
 	outcomes []batch.Outcome // indexed by row; [0] unused
-	reasons  map[int]string
+	// Reasons are interned: a million rows share a handful of distinct
+	// reasons ("this tool emailed it on ..."), so each row keeps the index
+	// of its reason in reasonList (0: none), not a string of its own.
+	reasonIdx  []uint32 // parallel to outcomes, grown lazily
+	reasonList []string // [0] is ""
+	reasonIDs  map[string]uint32
 	counts   [256]int // rows per outcome, OutcomeNone excepted
 	lines    int      // complete lines in the file when loaded
 }
@@ -57,7 +62,7 @@ func (s *CheckpointState) Outcome(row int) (batch.Outcome, string) {
 	if row <= 0 || row >= len(s.outcomes) {
 		return batch.OutcomeNone, ""
 	}
-	return s.outcomes[row], s.reasons[row]
+	return s.outcomes[row], s.reason(row)
 }
 
 // Rows returns the highest row with a recorded outcome (0 if none).
@@ -90,14 +95,34 @@ func (s *CheckpointState) set(row int, o batch.Outcome, reason string) {
 	}
 	s.outcomes[row] = o
 	s.counts[o]++
-	if reason != "" {
-		if s.reasons == nil {
-			s.reasons = make(map[int]string)
-		}
-		s.reasons[row] = reason
-	} else if s.reasons != nil {
-		delete(s.reasons, row)
+	s.setReason(row, reason)
+}
+
+func (s *CheckpointState) reason(row int) string {
+	if row >= len(s.reasonIdx) {
+		return ""
 	}
+	return s.reasonList[s.reasonIdx[row]]
+}
+
+func (s *CheckpointState) setReason(row int, reason string) {
+	if reason == "" && row >= len(s.reasonIdx) {
+		return
+	}
+	id, ok := s.reasonIDs[reason]
+	if !ok {
+		if s.reasonIDs == nil {
+			s.reasonList = []string{""}
+			s.reasonIDs = map[string]uint32{"": 0}
+		}
+		id = uint32(len(s.reasonList))
+		s.reasonList = append(s.reasonList, reason)
+		s.reasonIDs[reason] = id
+	}
+	if row >= len(s.reasonIdx) {
+		s.reasonIdx = append(s.reasonIdx, make([]uint32, max(row+1, len(s.outcomes))-len(s.reasonIdx))...)
+	}
+	s.reasonIdx[row] = id
 }
 
 // LoadCheckpoint reads the checkpoint at path without locking or changing it.

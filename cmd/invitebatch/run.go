@@ -199,6 +199,7 @@ func runCommand(e env, name string, args []string) (int, error) {
 // decide every row, then write the report and the summary.
 func (o *runOptions) run(e env) (code int, err error) {
 	defer startProfile(e.getenv)() // hidden: INVITEBATCH_CPUPROFILE, INVITEBATCH_MEMPROFILE
+	setGCPercent(e.getenv)
 	start := time.Now()
 	runID := newRunID(start)
 	e.logOut = &termOut{w: e.stderr}

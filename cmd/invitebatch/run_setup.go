@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -230,4 +231,20 @@ func (o *runOptions) periodicMetrics(r *batch.Runner, sum reports.Summary, table
 		}
 	}()
 	return func() { close(stop); <-done }
+}
+
+// gcPercent is the run's GOGC. A run's live data is mostly fixed-size
+// tables (the ledger index, the duplicate set, a few bytes of outcome per
+// row), while each request leaves garbage behind; at the default of 100 the
+// heap grows to twice the live data. 50 measured 24% less peak RSS on a
+// 1,000,000-row rerun at the same CPU time (cmd/invitebench). A fixed
+// memory limit was tried and rejected: with a large ledger the live data
+// alone reaches it and the collector runs without pause. GOGC in the
+// environment overrides it.
+const gcPercent = 50
+
+func setGCPercent(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 }
