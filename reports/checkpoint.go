@@ -52,8 +52,8 @@ type CheckpointState struct {
 	reasonIdx  []uint32 // parallel to outcomes, grown lazily
 	reasonList []string // [0] is ""
 	reasonIDs  map[string]uint32
-	counts   [256]int // rows per outcome, OutcomeNone excepted
-	lines    int      // complete lines in the file when loaded
+	counts     [256]int // rows per outcome, OutcomeNone excepted
+	lines      int      // complete lines in the file when loaded
 }
 
 // Outcome returns the final outcome recorded for row (OutcomeNone if none)
