@@ -1,13 +1,16 @@
 package reports
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"math/bits"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,9 +25,10 @@ import (
 //
 // in the order they were recorded; the last line for an address is what the
 // ledger knows of it. In memory the Ledger keeps only an index from a 64-bit
-// hash of each address to the status and time (in seconds) of its last line,
-// about 30 bytes per address: a million addresses load in well under a second
-// into some 30 MB.
+// hash of each address to the status and time (in seconds) of its last line:
+// two sorted parallel slices of 12 bytes per address, plus a small map of the
+// entries recorded since they were last merged (see ledgerIndex). A million
+// addresses load in about a second into some 12 MB.
 //
 // Two addresses whose hashes collide share one index entry: the tool may
 // believe it already acted on an address it never emailed (and report it
@@ -32,7 +36,7 @@ import (
 // first's "sent" with a result such as not_sent, it could forget that the
 // first was emailed. With 64-bit FNV-1a the odds of any collision among a
 // million addresses are about 1 in 37 million: accepted, for an index of
-// 16 bytes per address instead of the addresses themselves.
+// 12 bytes per address instead of the addresses themselves.
 
 var ledgerWords = [...]string{
 	batch.LedgerNone:         "",
@@ -88,8 +92,8 @@ type LedgerOptions struct {
 	// Now is the clock stamped on new lines; nil means time.Now.
 	Now func() time.Time
 	// Reserve is room for this many new addresses in the index, sized once
-	// when loading: growing a map of millions of entries later would hold
-	// the old and the new table at once.
+	// when loading (12 bytes each): growing the index's slices later would
+	// hold the old and the new copy at once.
 	Reserve int
 }
 
@@ -102,7 +106,7 @@ type Ledger struct {
 
 	mu    sync.RWMutex
 	j     *Journal // nil when read-only with no file, and after Close
-	index map[uint64]uint64
+	index ledgerIndex
 }
 
 var _ batch.Ledger = (*Ledger)(nil)
@@ -129,13 +133,18 @@ func OpenLedger(path string, opts LedgerOptions) (*Ledger, error) {
 // load (re)reads the file into a new index and journal. The caller holds l.mu
 // or owns l exclusively.
 func (l *Ledger) load() error {
-	index := make(map[uint64]uint64, sizeHint(l.path)+max(l.opts.Reserve, 0))
+	size := fileSize(l.path)
+	reserve := max(l.opts.Reserve, 0)
+	// Some 120 bytes per address (two lines of about 60): rather more room
+	// than the usual ledger needs, so that the slices rarely grow; finish
+	// trims them if the guess was far too big.
+	b := newIndexBuilder(int(min(size/120, 1<<28))+reserve, int(min(size/60/8, 1<<20)))
 	j, err := OpenJournal(l.path, l.journalOptions(), func(_ int, p []byte) error {
 		nanos, st, email, err := parseLedgerPayload(p)
 		if err != nil {
 			return err
 		}
-		index[hashEmail(email)] = packEntry(st, nanos)
+		b.add(hashEmail(email), packEntry(st, nanos))
 		return nil
 	})
 	if l.opts.ReadOnly && errors.Is(err, fs.ErrNotExist) {
@@ -144,19 +153,17 @@ func (l *Ledger) load() error {
 	if err != nil {
 		return fmt.Errorf("load ledger: %w", err)
 	}
-	l.j, l.index = j, index
+	l.j, l.index = j, b.finish(reserve)
 	return nil
 }
 
-// sizeHint guesses the number of addresses in the ledger file at path from its
-// size, assuming a typical address has two lines of some 60 bytes, so that the
-// index rarely has to grow while loading.
-func sizeHint(path string) int {
+// fileSize is the size of the file at path, 0 if it cannot be read.
+func fileSize(path string) int64 {
 	st, err := os.Stat(path)
 	if err != nil {
 		return 0
 	}
-	return int(min(st.Size()/128, 1<<26))
+	return st.Size()
 }
 
 func (l *Ledger) journalOptions() JournalOptions {
@@ -261,12 +268,269 @@ func unpackEntry(v uint64) batch.LedgerEntry {
 	return batch.LedgerEntry{Status: batch.LedgerStatus(v >> 56), Time: time.Unix(int64(v&secondsMask), 0)}
 }
 
+// ledgerIndex maps address hashes to wide entries (packEntry's form). Most
+// entries live in hashes and vals, sorted by hash, 12 bytes each: vals[i] is
+// the narrow form of the entry for hashes[i]. Entries recorded since the last
+// merge, and any entry whose time a narrow entry cannot hold, are in recent,
+// which overrides the slices. When recent reaches limit, its narrow entries
+// are merged into the slices in place (in their spare capacity, which
+// LedgerOptions.Reserve presizes), so that recent stays small.
+type ledgerIndex struct {
+	hashes []uint64
+	vals   []uint32
+	recent map[uint64]uint64
+	limit  int
+}
+
+// A narrow entry packs the status into the top 3 bits and the seconds since
+// 2020-01-01T00:00:00Z into the low 29: times from then until
+// 2037-01-04T18:48:31Z. An entry outside that range, or with a status that
+// does not fit, stays wide in ledgerIndex.recent, so nothing is ever lost
+// or clamped; only the memory it takes grows (to a map's 40 or so bytes).
+const (
+	narrowEpoch  = 1577836800 // 2020-01-01T00:00:00Z in unix seconds
+	narrowBits   = 29
+	narrowMax    = 1<<narrowBits - 1
+	narrowStatus = 1<<(32-narrowBits) - 1
+	// narrowWide marks, while loading, an entry held wide (status 7, which
+	// is no status).
+	narrowWide = narrowStatus << narrowBits
+)
+
+// Every status fits in a narrow entry's 3 bits, and 7 is left for narrowWide.
+const _ = uint(narrowStatus - len(ledgerWords))
+
+func narrowEntry(v uint64) (uint32, bool) {
+	st, secs := v>>56, v&secondsMask
+	if st >= narrowStatus || secs < narrowEpoch || secs-narrowEpoch > narrowMax {
+		return 0, false
+	}
+	return uint32(st<<narrowBits | (secs - narrowEpoch)), true
+}
+
+func widenEntry(n uint32) uint64 {
+	return uint64(n>>narrowBits)<<56 | (uint64(n&narrowMax) + narrowEpoch)
+}
+
+// get returns the wide entry for h.
+func (x *ledgerIndex) get(h uint64) (uint64, bool) {
+	if len(x.recent) > 0 {
+		if v, ok := x.recent[h]; ok {
+			return v, true
+		}
+	}
+	if i, ok := slices.BinarySearch(x.hashes, h); ok {
+		return widenEntry(x.vals[i]), true
+	}
+	return 0, false
+}
+
+// set records the wide entry v for h.
+func (x *ledgerIndex) set(h, v uint64) {
+	x.recent[h] = v
+	if len(x.recent) >= x.limit {
+		x.fold()
+	}
+}
+
+// len is the number of hashes in the index.
+func (x *ledgerIndex) len() int {
+	n := len(x.hashes)
+	for h := range x.recent {
+		if _, ok := slices.BinarySearch(x.hashes, h); !ok {
+			n++
+		}
+	}
+	return n
+}
+
+// fold merges recent's narrow entries into the slices.
+func (x *ledgerIndex) fold() {
+	es := make([]indexEntry, 0, len(x.recent))
+	for h, v := range x.recent {
+		if n, ok := narrowEntry(v); ok {
+			es = append(es, indexEntry{h: h, v: n})
+			delete(x.recent, h)
+		}
+	}
+	slices.SortFunc(es, func(a, b indexEntry) int { return cmp.Compare(a.h, b.h) })
+	x.merge(es)
+	x.setLimit()
+}
+
+// setLimit sets when recent is next folded: after a sixteenth of the slices'
+// length more entries (a merge moves the whole slices), between 4096 and
+// 65536 entries (a few MB).
+func (x *ledgerIndex) setLimit() {
+	x.limit = len(x.recent) + min(max(len(x.hashes)/16, 1<<12), 1<<16)
+}
+
+// indexEntry is a narrow entry for merge, and a line's while loading (seq is
+// its place in the chunk).
+type indexEntry struct {
+	h   uint64
+	v   uint32
+	seq uint32
+}
+
+// merge merges es, sorted by hash without duplicates, into the slices; es's
+// entries override the slices'. It works in place from the end, in the
+// slices' spare capacity, growing them only if that is too small.
+func (x *ledgerIndex) merge(es []indexEntry) {
+	n, m := len(x.hashes), len(es)
+	if m == 0 {
+		return
+	}
+	hs, vs := slices.Grow(x.hashes, m)[:n+m], slices.Grow(x.vals, m)[:n+m]
+	i, j, k := n-1, m-1, n+m-1
+	for ; j >= 0; k-- {
+		if i >= 0 && hs[i] > es[j].h {
+			hs[k], vs[k] = hs[i], vs[i]
+			i--
+			continue
+		}
+		if i >= 0 && hs[i] == es[j].h {
+			i-- // overridden
+		}
+		hs[k], vs[k] = es[j].h, es[j].v
+		j--
+	}
+	// hs[:i+1] is untouched, the merged rest is hs[k+1:]; close the gap
+	// the overridden entries left.
+	if gap := k - i; gap > 0 {
+		copy(hs[i+1:], hs[k+1:])
+		copy(vs[i+1:], vs[k+1:])
+		hs, vs = hs[:n+m-gap], vs[:n+m-gap]
+	}
+	x.hashes, x.vals = hs, vs
+}
+
+// indexBuilder builds a ledgerIndex from the file's lines, oldest first. It
+// collects lines in a chunk; a full chunk is sorted, reduced to the last line
+// per hash, and merged into the index. So the load needs only the index and
+// one chunk, never an entry per line nor a map of every address.
+type indexBuilder struct {
+	x       ledgerIndex
+	chunk   []indexEntry
+	scratch []indexEntry      // as long as chunk's capacity, for sorting
+	counts  []int32           // a count per bucket, for sorting
+	wide    map[uint64]uint64 // the chunk's last wide entry per hash
+}
+
+func newIndexBuilder(capacity, chunk int) *indexBuilder {
+	chunk = max(chunk, 1<<10)
+	return &indexBuilder{
+		x: ledgerIndex{
+			hashes: make([]uint64, 0, capacity),
+			vals:   make([]uint32, 0, capacity),
+			recent: make(map[uint64]uint64),
+		},
+		chunk:   make([]indexEntry, 0, chunk),
+		scratch: make([]indexEntry, chunk),
+		// About two lines per bucket.
+		counts: make([]int32, 1<<(bits.Len(uint(chunk))-2)),
+	}
+}
+
+func (b *indexBuilder) add(h, v uint64) {
+	n, ok := narrowEntry(v)
+	if !ok {
+		if b.wide == nil {
+			b.wide = make(map[uint64]uint64)
+		}
+		b.wide[h], n = v, narrowWide
+	}
+	b.chunk = append(b.chunk, indexEntry{h: h, v: n, seq: uint32(len(b.chunk))})
+	if len(b.chunk) == cap(b.chunk) {
+		b.flush()
+	}
+}
+
+func (b *indexBuilder) flush() {
+	c := b.sortChunk()
+	out := b.chunk[:0]
+	for i, e := range c {
+		if i+1 < len(c) && c[i+1].h == e.h {
+			continue // not the last line for e.h
+		}
+		if e.v == narrowWide {
+			b.x.recent[e.h] = b.wide[e.h]
+			continue
+		}
+		if len(b.x.recent) > 0 {
+			delete(b.x.recent, e.h) // an older wide entry
+		}
+		out = append(out, e)
+	}
+	b.x.merge(out)
+	b.chunk = b.chunk[:0]
+	clear(b.wide)
+}
+
+// sortChunk returns the chunk's lines in b.scratch, sorted by hash and, for
+// equal hashes, in file order. Hashes are uniform, so it scatters the lines
+// into buckets by their hash's top bits (keeping their order), then sorts
+// each bucket, of a few lines, by insertion.
+func (b *indexBuilder) sortChunk() []indexEntry {
+	c, sorted, counts := b.chunk, b.scratch[:len(b.chunk)], b.counts
+	shift := 64 - bits.Len(uint(len(counts)-1))
+	clear(counts)
+	for _, e := range c {
+		counts[e.h>>shift]++
+	}
+	var sum int32
+	for i, n := range counts {
+		counts[i] = sum
+		sum += n
+	}
+	for _, e := range c {
+		k := e.h >> shift
+		sorted[counts[k]] = e
+		counts[k]++
+	}
+	start := int32(0) // counts[k] is now the end of bucket k
+	for _, end := range counts {
+		bucket := sorted[start:end]
+		start = end
+		if len(bucket) > 16 { // many lines of one address, or unlucky
+			slices.SortFunc(bucket, func(a, b indexEntry) int {
+				if a.h != b.h {
+					return cmp.Compare(a.h, b.h)
+				}
+				return cmp.Compare(a.seq, b.seq)
+			})
+			continue
+		}
+		for i := 1; i < len(bucket); i++ {
+			for j := i; j > 0 && bucket[j].h < bucket[j-1].h; j-- {
+				bucket[j], bucket[j-1] = bucket[j-1], bucket[j]
+			}
+		}
+	}
+	return sorted
+}
+
+// finish returns the index with room for reserve more addresses, trimming
+// the slices if the size guess left them far too big.
+func (b *indexBuilder) finish(reserve int) ledgerIndex {
+	b.flush()
+	b.chunk, b.scratch, b.counts = nil, nil, nil
+	x := b.x
+	want := len(x.hashes) + reserve
+	if c := cap(x.hashes); c < want || c > want+want/8+1<<10 {
+		x.hashes = append(make([]uint64, 0, want), x.hashes...)
+		x.vals = append(make([]uint32, 0, want), x.vals...)
+	}
+	x.setLimit()
+	return x
+}
+
 // Lookup returns the last entry recorded for email. Its Time has a resolution
 // of one second.
 func (l *Ledger) Lookup(email string) (batch.LedgerEntry, bool) {
 	h := hashEmail(normaliseEmail(email))
 	l.mu.RLock()
-	v, ok := l.index[h]
+	v, ok := l.index.get(h)
 	l.mu.RUnlock()
 	if !ok {
 		return batch.LedgerEntry{}, false
@@ -341,7 +605,7 @@ func (l *Ledger) record(email string, st batch.LedgerStatus) (*Journal, uint64, 
 	}
 	// Append and index under one lock, so the file's order is the index's.
 	seq := l.j.Append(p)
-	l.index[hashEmail(e)] = packEntry(st, nanos)
+	l.index.set(hashEmail(e), packEntry(st, nanos))
 	return l.j, seq, nil
 }
 
@@ -350,7 +614,7 @@ func (l *Ledger) record(email string, st batch.LedgerStatus) (*Journal, uint64, 
 func (l *Ledger) Len() int {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return len(l.index)
+	return l.index.len()
 }
 
 // Flush waits until every record so far is durable.
@@ -442,7 +706,7 @@ func (l *Ledger) Prune(olderThan time.Time) (removed int, err error) {
 	cutoff := olderThan.Unix() // index times are whole seconds, rounded down
 	dropped := make(map[uint64]bool)
 	err = l.rewrite(func(_ []byte, h uint64) bool {
-		if int64(l.index[h]&secondsMask) >= cutoff {
+		if v, _ := l.index.get(h); int64(v&secondsMask) >= cutoff {
 			return false
 		}
 		if !dropped[h] {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -474,7 +475,8 @@ func writeBigLedger(tb testing.TB, path string, n int) {
 	f.Close()
 }
 
-// TestLedgerMemory guards the index's size: under 48 bytes of heap per
+// TestLedgerMemory guards the index's size: 12 bytes per address in its
+// sorted slices, plus the slack of the size guess; under 14 bytes of heap per
 // address.
 func TestLedgerMemory(t *testing.T) {
 	if testing.Short() {
@@ -497,8 +499,8 @@ func TestLedgerMemory(t *testing.T) {
 	}
 	perAddr := float64(int64(ms1.HeapAlloc)-int64(ms0.HeapAlloc)) / n
 	t.Logf("%.1f bytes of heap per address", perAddr)
-	if perAddr > 48 {
-		t.Errorf("%.1f bytes of heap per address, want < 48", perAddr)
+	if perAddr > 14 {
+		t.Errorf("%.1f bytes of heap per address, want < 14", perAddr)
 	}
 	runtime.KeepAlive(l)
 }
@@ -565,4 +567,159 @@ func TestLedgerSettleIsOnDisk(t *testing.T) {
 	if got := string(b); !strings.Contains(got, " sent a@b.c\n") {
 		t.Errorf("file after Settle = %q, want the sent line in it", got)
 	}
+}
+
+// TestLedgerRecentOverridesLoaded: an entry recorded after loading overrides
+// the loaded one for the same address, and Len counts the address once, both
+// before and after the recent entries are merged into the sorted slices.
+func TestLedgerRecentOverridesLoaded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "l")
+	l := openTestLedger(t, path)
+	ctx := context.Background()
+	for _, e := range []string{"a@x.y", "b@x.y"} {
+		if err := l.Intend(ctx, e, batch.LedgerSendIntent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	l = openTestLedger(t, path) // a and b are now in the sorted slices
+	defer l.Close()
+	if len(l.index.hashes) != 2 || len(l.index.recent) != 0 {
+		t.Fatalf("after load: %d sorted, %d recent, want 2, 0", len(l.index.hashes), len(l.index.recent))
+	}
+	if err := l.Settle(ctx, "A@x.y", batch.LedgerSent); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		if e, ok := l.Lookup("a@x.y"); !ok || e.Status != batch.LedgerSent || !e.Time.Equal(t0.Add(time.Second)) {
+			t.Errorf("%s: Lookup(a) = %v, %v, want sent at %v", when, e, ok, t0.Add(time.Second))
+		}
+		if e, ok := l.Lookup("b@x.y"); !ok || e.Status != batch.LedgerSendIntent {
+			t.Errorf("%s: Lookup(b) = %v, %v, want send_intent", when, e, ok)
+		}
+		if l.Len() != 2 {
+			t.Errorf("%s: Len %d, want 2", when, l.Len())
+		}
+	}
+	if len(l.index.recent) != 1 {
+		t.Fatalf("after Settle: %d recent, want 1", len(l.index.recent))
+	}
+	check("before the merge")
+	l.mu.Lock()
+	l.index.fold()
+	l.mu.Unlock()
+	if len(l.index.hashes) != 2 || len(l.index.recent) != 0 {
+		t.Fatalf("after fold: %d sorted, %d recent, want 2, 0", len(l.index.hashes), len(l.index.recent))
+	}
+	check("after the merge")
+}
+
+func TestNarrowEntry(t *testing.T) {
+	tests := []struct {
+		time time.Time
+		ok   bool
+	}{
+		{time.Date(2019, 12, 31, 23, 59, 59, 0, time.UTC), false},
+		{time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), true},
+		{t0, true},
+		{time.Date(2037, 1, 4, 18, 48, 31, 999, time.UTC), true},
+		{time.Date(2037, 1, 4, 18, 48, 32, 0, time.UTC), false},
+		{time.Unix(0, 0), false},
+	}
+	for _, tt := range tests {
+		for st := batch.LedgerSendIntent; st <= batch.LedgerCancelled; st++ {
+			v := packEntry(st, tt.time.UnixNano())
+			n, ok := narrowEntry(v)
+			if ok != tt.ok {
+				t.Errorf("narrowEntry(%v, %v) ok = %v, want %v", st, tt.time, ok, tt.ok)
+			}
+			if ok && widenEntry(n) != v {
+				t.Errorf("widenEntry(narrowEntry(%v, %v)) = %x, want %x", st, tt.time, widenEntry(n), v)
+			}
+		}
+	}
+}
+
+// TestLedgerModel records random entries for a few thousand addresses, some
+// at times a narrow entry cannot hold (before 2020, after 2036), reopening
+// and forgetting now and then, merging the recent entries into the sorted
+// slices often, and checks Lookup and Len against a map. The ledger grows big
+// enough to load in several chunks.
+func TestLedgerModel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow")
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	path := filepath.Join(t.TempDir(), "l")
+	var now time.Time
+	open := func() *Ledger {
+		l, err := OpenLedger(path, LedgerOptions{NoSync: true, Now: func() time.Time { return now }, Reserve: rng.IntN(100)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	l := open()
+	defer func() { l.Close() }()
+	const addresses = 3000
+	email := func(i int) string { return fmt.Sprintf("u%d@x.y", i) }
+	model := map[string]batch.LedgerEntry{}
+	check := func(step int) {
+		t.Helper()
+		for i := range addresses {
+			e := email(i)
+			got, ok := l.Lookup(e)
+			want, wok := model[e]
+			if ok != wok || got.Status != want.Status || !got.Time.Equal(want.Time) {
+				t.Fatalf("step %d: Lookup(%s) = %v, %v, want %v, %v", step, e, got, ok, want, wok)
+			}
+		}
+		if l.Len() != len(model) {
+			t.Fatalf("step %d: Len %d, want %d", step, l.Len(), len(model))
+		}
+	}
+	ctx := context.Background()
+	base := []time.Time{t0, time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC)}
+	for step := range 30000 {
+		switch r := rng.IntN(1000); {
+		case r == 0:
+			check(step)
+			l.Close()
+			l = open()
+			check(step)
+		case r < 20: // merge the recent entries now, not only when there are thousands
+			l.mu.Lock()
+			l.index.fold()
+			l.mu.Unlock()
+		case r == 20:
+			e := email(rng.IntN(addresses))
+			if _, err := l.Forget(e); err != nil {
+				t.Fatal(err)
+			}
+			delete(model, e)
+			check(step)
+		default:
+			e := email(rng.IntN(addresses))
+			now = base[rng.IntN(len(base))].Add(time.Duration(rng.IntN(1e6)) * time.Second)
+			if rng.IntN(10) > 0 {
+				now = base[0].Add(time.Duration(step) * time.Second)
+			}
+			st := batch.LedgerStatus(1 + rng.IntN(int(batch.LedgerCancelled)))
+			var err error
+			if st == batch.LedgerSendIntent || st == batch.LedgerCancelIntent {
+				err = l.Intend(ctx, e, st)
+			} else {
+				err = l.Settle(ctx, e, st)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			model[e] = batch.LedgerEntry{Status: st, Time: now.Truncate(time.Second)}
+		}
+	}
+	check(-1)
+	l.Close()
+	l = open()
+	check(-2)
 }
