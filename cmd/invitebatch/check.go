@@ -42,11 +42,7 @@ func parseCheckFlags(e env, args []string) (*checkOptions, error) {
 	fs.StringVar(&o.format, "format", "text", "output: text or json")
 	fs.BoolVar(&o.strict, "strict", false, "duplicates make the exit code 1 too")
 	fs.IntVar(&o.limit, "limit", 100, "text: list at most this many invalid rows and duplicates each (0: all)")
-	pos, err := parseFlags(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(e.stdout, checkUsage+flagUsage(fs))
-		return nil, err
-	}
+	pos, err := parseWithHelp(e, fs, checkUsage, args)
 	if err != nil {
 		return nil, err
 	}

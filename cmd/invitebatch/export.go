@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -37,11 +36,7 @@ func parseExportFlags(e env, args []string) (*exportOptions, error) {
 	fs.Var(&o.states, "state", "invitation `states` to list: not_yet_sent (default), invited, accepted, declined or all (repeatable or comma-separated)")
 	fs.Var(&o.domains, "domain", "only addresses in this `domain` (repeatable)")
 	fs.StringVar(&o.output, "output", "", "write to `file` (replaced whole, mode 0600) instead of stdout")
-	pos, err := parseFlags(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(e.stdout, exportUsage+flagUsage(fs))
-		return nil, err
-	}
+	pos, err := parseWithHelp(e, fs, exportUsage, args)
 	if err != nil {
 		return nil, err
 	}

@@ -64,3 +64,13 @@ func flagUsage(fs *flag.FlagSet) string {
 	fs.SetOutput(io.Discard)
 	return b.String()
 }
+
+// parseWithHelp is parseFlags for a command whose -h prints usage and then
+// the flags to stdout (the caller still gets flag.ErrHelp: exit 0).
+func parseWithHelp(e env, fs *flag.FlagSet, usage string, args []string) ([]string, error) {
+	pos, err := parseFlags(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(e.stdout, usage+flagUsage(fs))
+	}
+	return pos, err
+}

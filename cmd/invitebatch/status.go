@@ -54,11 +54,7 @@ func parseStatusFlags(e env, args []string) (*statusOptions, error) {
 	fs.StringVar(&o.ledger, "ledger", "", "ledger `file` to read (default: the customer's, for this endpoint)")
 	fs.StringVar(&o.lookup, "lookup", "auto", "with a file: auto (list when cheaper than a get per address), list or get")
 	fs.IntVar(&o.workers, "workers", defaultWorkers, "with a file: gets in flight at once")
-	pos, err := parseFlags(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(e.stdout, statusUsage+flagUsage(fs))
-		return nil, err
-	}
+	pos, err := parseWithHelp(e, fs, statusUsage, args)
 	if err != nil {
 		return nil, err
 	}
