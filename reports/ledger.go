@@ -28,7 +28,7 @@ import (
 // hash of each address to the status and time (in seconds) of its last line:
 // two sorted parallel slices of 12 bytes per address, plus a small map of the
 // entries recorded since they were last merged (see ledgerIndex). A million
-// addresses load in about a second into some 12 MB.
+// addresses load in well under a second into some 12 MB.
 //
 // Two addresses whose hashes collide share one index entry: the tool may
 // believe it already acted on an address it never emailed (and report it
