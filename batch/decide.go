@@ -25,7 +25,7 @@ func (r *Runner) decide(ctx context.Context, t *tally, email string) (Outcome, s
 					// checkpoint missed the outcome: the contract calls it sent.
 					return Sent, "sent before the run was interrupted", nil
 				}
-				if r.ResendAfter == 0 || r.now().Sub(e.Time) < r.ResendAfter {
+				if r.ResendAfter == 0 || r.Now().Sub(e.Time) < r.ResendAfter {
 					return AlreadyInvited, "this tool emailed it on " + e.Time.UTC().Format("2006-01-02"), nil
 				}
 				// Old enough for --resend-after: the invitation decides.
@@ -67,14 +67,7 @@ func (r *Runner) resendDue(inv Invitation) bool {
 	if r.MaxMails > 0 && inv.MailsSent >= int64(r.MaxMails) {
 		return false
 	}
-	return r.now().Sub(inv.Updated) >= r.ResendAfter
-}
-
-func (r *Runner) now() time.Time {
-	if r.Now == nil {
-		return time.Now()
-	}
-	return r.Now()
+	return r.Now().Sub(inv.Updated) >= r.ResendAfter
 }
 
 // byState maps an invitation's state to a final outcome, if it decides one.

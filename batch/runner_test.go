@@ -278,19 +278,13 @@ func TestRunSkipAndDomains(t *testing.T) {
 
 func TestRunStop(t *testing.T) {
 	api := newFakeAPI()
-	var b strings.Builder
-	b.WriteString("email\n")
-	for i := range 100 {
-		e := fmt.Sprintf("u%d@x.com", i)
-		api.unmanaged(e)
-		b.WriteString(e + "\n")
-	}
+	csv := unmanagedRows(api, 100)
 	stop := make(chan struct{})
 	close(stop)
 	r := newTestRunner(api, newMemLedger())
 	r.Stop = stop
 	sink := memSink{}
-	st, err := r.Run(context.Background(), csvSource(b.String()), sink)
+	st, err := r.Run(context.Background(), csvSource(csv), sink)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -407,17 +401,11 @@ func TestRunResendPolicy(t *testing.T) {
 
 func TestRunMaxSends(t *testing.T) {
 	api := newFakeAPI()
-	var b strings.Builder
-	b.WriteString("email\n")
-	for i := range 50 {
-		e := fmt.Sprintf("u%d@x.com", i)
-		api.unmanaged(e)
-		b.WriteString(e + "\n")
-	}
+	csv := unmanagedRows(api, 50)
 	r := newTestRunner(api, newMemLedger())
 	r.MaxSends = 5
 	sink := memSink{}
-	st, err := r.Run(context.Background(), csvSource(b.String()), sink)
+	st, err := r.Run(context.Background(), csvSource(csv), sink)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -485,13 +473,7 @@ func (c cancelAPI) Cancel(_ context.Context, email string) error {
 
 func TestRunSnapshotWhileRunning(t *testing.T) {
 	api := newFakeAPI()
-	var b strings.Builder
-	b.WriteString("email\n")
-	for i := range 300 {
-		e := fmt.Sprintf("u%d@x.com", i)
-		api.unmanaged(e)
-		b.WriteString(e + "\n")
-	}
+	csv := unmanagedRows(api, 300)
 	r := newTestRunner(api, newMemLedger())
 	if s := r.Snapshot(); s.Rows() != 0 {
 		t.Errorf("snapshot before Run has %d rows", s.Rows())
@@ -511,7 +493,7 @@ func TestRunSnapshotWhileRunning(t *testing.T) {
 			}
 		}
 	}()
-	st, err := r.Run(context.Background(), csvSource(b.String()), memSink{})
+	st, err := r.Run(context.Background(), csvSource(csv), memSink{})
 	close(stop)
 	<-done
 	if err != nil {
@@ -540,19 +522,13 @@ func (s *stopAfterSource) Next() (input.Record, error) {
 
 func TestRunStopAfterLastRowIsStopped(t *testing.T) {
 	api := newFakeAPI()
-	var b strings.Builder
-	b.WriteString("email\n")
-	for i := range 40 {
-		e := fmt.Sprintf("u%d@x.com", i)
-		api.unmanaged(e)
-		b.WriteString(e + "\n")
-	}
+	csv := unmanagedRows(api, 40)
 	stop := make(chan struct{})
 	r := newTestRunner(api, newMemLedger())
 	r.Workers = 1
 	r.Stop = stop
 	sink := memSink{}
-	st, err := r.Run(context.Background(), &stopAfterSource{Source: csvSource(b.String()), stop: stop}, sink)
+	st, err := r.Run(context.Background(), &stopAfterSource{Source: csvSource(csv), stop: stop}, sink)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -602,4 +578,17 @@ func TestRunFailedCancelKeepsTheSendRecord(t *testing.T) {
 	if got := sink[1].Outcome; got != Failed || l.entries["a@x.com"].Status != LedgerSent {
 		t.Errorf("failed cancel: %v, ledger %v; want failed with the send record kept", got, l.entries["a@x.com"].Status)
 	}
+}
+
+// unmanagedRows makes n unmanaged addresses u0@x.com... in api and returns
+// a CSV listing them.
+func unmanagedRows(api *fakeAPI, n int) string {
+	var b strings.Builder
+	b.WriteString("email\n")
+	for i := range n {
+		e := fmt.Sprintf("u%d@x.com", i)
+		api.unmanaged(e)
+		b.WriteString(e + "\n")
+	}
+	return b.String()
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
@@ -11,7 +10,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -320,17 +318,7 @@ func (w *authWorld) runAuth(env []string, args ...string) result {
 	cmd.Env = append(cmd.Env, "HOME="+w.path("home"), "CLOUDSDK_CONFIG="+w.path("gcloud"),
 		"XDG_STATE_HOME="+w.path("state"), "GCE_METADATA_HOST=127.0.0.1:1")
 	cmd.Env = append(cmd.Env, env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		w.t.Fatalf("running %v: %v", args, err)
-	}
-	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+	return runCmd(w.t, cmd)
 }
 
 // checkAllSent checks that every address was emailed exactly once and

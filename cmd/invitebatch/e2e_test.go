@@ -91,6 +91,13 @@ func (w *world) runEnv(env []string, args ...string) result {
 		"XDG_STATE_HOME="+w.path("state"),
 	)
 	cmd.Env = append(cmd.Env, env...)
+	return runCmd(w.t, cmd)
+}
+
+// runCmd runs cmd and returns its exit code and output; only a failure to
+// start it fails the test.
+func runCmd(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -99,7 +106,7 @@ func (w *world) runEnv(env []string, args ...string) result {
 	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
-		w.t.Fatalf("running %v: %v", args, err)
+		t.Fatalf("running %v: %v", cmd.Args, err)
 	}
 	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
 }
