@@ -202,8 +202,8 @@ func (r *Runner) collect(results <-chan rowResult, sink Sink, stats *Stats, canc
 // unusable records, invalid addresses and duplicates. It reports whether it
 // stopped early because of r.Stop.
 func (r *Runner) produce(ctx context.Context, src Source, jobs chan<- job, results chan<- rowResult) (bool, error) {
-	// Sized once: growing a map of a million entries holds two tables.
-	seen := make(map[uint64]struct{}, r.ExpectedRows)
+	// Sized once: growing a table of a million entries holds two.
+	seen := newHashSet(r.ExpectedRows)
 	seed := maphash.MakeSeed()
 	for {
 		if r.stopping() {
@@ -224,30 +224,26 @@ func (r *Runner) produce(ctx context.Context, src Source, jobs chan<- job, resul
 			res.Outcome, res.Reason = Invalid, err.Error()
 		} else if len(r.Domains) > 0 && !input.InDomains(email, r.Domains) {
 			res.Outcome, res.Reason = Invalid, "outside --domain "+strings.Join(r.Domains, ", ")
-		} else {
+		} else if !seen.add(maphash.String(seed, email)) {
 			// A 64-bit hash stands for the address to keep a million rows in
-			// a few MB. A collision would mark a distinct address duplicate
-			// (never a second email, but that person would not be invited
-			// by this run); at 10^6 rows its odds are ~10^-8.
-			h := maphash.String(seed, email)
-			if _, dup := seen[h]; dup {
-				res.Outcome, res.Reason = Duplicate, "same address as an earlier row"
-			} else {
-				seen[h] = struct{}{}
-				if skip {
-					continue
-				}
-				select {
-				case jobs <- job{row: rec.Row, raw: rec.Email, email: email}:
-				case <-ctx.Done():
-					return false, ctx.Err()
-				case <-r.Stop:
-					return true, nil
-				case <-r.halt:
-					return true, nil
-				}
+			// about 11 MB. A collision would mark a distinct address
+			// duplicate (never a second email, but that person would not be
+			// invited by this run); at 10^6 rows its odds are ~10^-8.
+			res.Outcome, res.Reason = Duplicate, "same address as an earlier row"
+		} else {
+			if skip {
 				continue
 			}
+			select {
+			case jobs <- job{row: rec.Row, raw: rec.Email, email: email}:
+			case <-ctx.Done():
+				return false, ctx.Err()
+			case <-r.Stop:
+				return true, nil
+			case <-r.halt:
+				return true, nil
+			}
+			continue
 		}
 		if !skip {
 			results <- rowResult{Result: res}
