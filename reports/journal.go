@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"time"
 )
 
 // A journal is an append-only file of records, one per line:
@@ -62,19 +63,27 @@ type JournalOptions struct {
 	// NoSync skips fsync: records are durable against a crash of this
 	// process but not of the machine. For tests and benchmarks.
 	NoSync bool
+	// LazySync bounds how long a record that nobody waits for stays
+	// written but not fsynced (default 1 s). Such records are written at
+	// once, so they survive a crash of this process; only a crash of the
+	// machine within LazySync can lose them.
+	LazySync time.Duration
 }
 
 // Journal appends records to a journal file with group commit: Append buffers
 // a record and returns its sequence number at once, and a single background
-// goroutine writes and fsyncs whatever has accumulated, so many goroutines
-// waiting for durability at the same time share one fsync.
+// goroutine writes whatever has accumulated, so many goroutines waiting for
+// durability at the same time share one write and one fsync. The fsync is
+// only paid when somebody waits (Wait, Flush, Close), or LazySync after
+// records nobody waited for were written.
 //
 // A Journal is made by OpenJournal (the zero value is not usable), is safe for
 // concurrent use, and must be closed.
 type Journal struct {
-	path   string
-	f      *os.File // nil when read-only
-	noSync bool
+	path     string
+	f        *os.File // nil when read-only
+	noSync   bool
+	lazySync time.Duration
 
 	kick chan struct{} // capacity 1: wakes the flusher
 	stop chan struct{} // closed by Close
@@ -84,11 +93,14 @@ type Journal struct {
 	buf     []byte        // records appended but not yet handed to the flusher
 	spare   []byte        // the flusher's previous buffer, for reuse
 	next    uint64        // sequence number of the last record appended
-	durable uint64        // all records up to this one are written (and synced)
+	want    uint64        // the last record somebody waits to be durable
+	written uint64        // all records up to this one are written
+	durable uint64        // all records up to this one are written and synced
 	flushed chan struct{} // closed and replaced whenever durable or err changes
 	err     error         // sticky: the first write or sync error
 	closed  bool
-	flushes int // write (and sync) calls, for tests
+	flushes int // write calls, for tests
+	syncs   int // fsync calls, for tests
 }
 
 // OpenJournal opens the journal at path and calls fn (if not nil) with each
@@ -101,7 +113,10 @@ type Journal struct {
 // directory with 0700), a torn final line is cut off, and the Journal is
 // ready for Append.
 func OpenJournal(path string, opts JournalOptions, fn func(lineNo int, payload []byte) error) (*Journal, error) {
-	j := &Journal{path: path, noSync: opts.NoSync, flushed: make(chan struct{})}
+	j := &Journal{path: path, noSync: opts.NoSync, lazySync: opts.LazySync, flushed: make(chan struct{})}
+	if j.lazySync <= 0 {
+		j.lazySync = time.Second
+	}
 	if opts.ReadOnly {
 		f, err := os.Open(path)
 		if err != nil {
@@ -312,6 +327,10 @@ func (j *Journal) Wait(ctx context.Context, seq uint64) error {
 			j.mu.Unlock()
 			return fmt.Errorf("%s: wait for unknown record %d", j.path, seq)
 		}
+		if seq > j.want {
+			j.want = seq
+			j.wake()
+		}
 		ch := j.flushed
 		j.mu.Unlock()
 		select {
@@ -374,49 +393,76 @@ func (j *Journal) closeErr() error {
 // flusher is the single goroutine that writes to the file.
 func (j *Journal) flusher() {
 	defer close(j.done)
+	lazy := time.NewTimer(j.lazySync)
+	lazy.Stop()
+	var lazyC <-chan time.Time // lazy's channel while it runs
 	for {
+		force := false
 		select {
 		case <-j.kick:
 			// Let the waiters just woken by the previous flush append their
 			// next records first, so that they share this flush instead of
 			// splitting into a small batch and a large one.
 			runtime.Gosched()
-			j.flushPending()
+		case <-lazyC:
+			lazyC, force = nil, true
 		case <-j.stop:
-			j.flushPending()
+			j.flushPending(true)
 			return
+		}
+		if j.flushPending(force) && lazyC == nil {
+			lazy.Reset(j.lazySync)
+			lazyC = lazy.C
 		}
 	}
 }
 
-// flushPending writes and syncs everything appended so far, then wakes the
-// waiters.
-func (j *Journal) flushPending() {
+// flushPending writes everything appended so far and fsyncs it if somebody
+// waits for a record not yet durable, or if force; then it wakes the
+// waiters. It reports whether written records remain unsynced.
+func (j *Journal) flushPending(force bool) (unsynced bool) {
 	j.mu.Lock()
-	if len(j.buf) == 0 || j.err != nil {
+	if j.err != nil {
 		j.mu.Unlock()
-		return
+		return false
 	}
 	buf, upto := j.buf, j.next
+	sync := !j.noSync && upto > j.durable && (force || j.want > j.durable)
+	if len(buf) == 0 && !sync {
+		j.mu.Unlock()
+		return false
+	}
 	j.buf, j.spare = j.spare[:0], nil
 	j.mu.Unlock()
 
-	_, err := j.f.Write(buf)
-	if err == nil && !j.noSync {
+	var err error
+	if len(buf) > 0 {
+		_, err = j.f.Write(buf)
+	}
+	if err == nil && sync {
 		err = j.f.Sync()
 	}
 
 	j.mu.Lock()
+	defer j.mu.Unlock()
 	if cap(buf) <= maxPending*2 {
 		j.spare = buf[:0]
+	}
+	if len(buf) > 0 {
+		j.flushes++
+	}
+	if sync {
+		j.syncs++
 	}
 	if err != nil {
 		j.err = fmt.Errorf("write journal %s: %w", j.path, err)
 	} else {
-		j.durable = upto
+		j.written = upto
+		if sync || j.noSync {
+			j.durable = upto
+		}
 	}
-	j.flushes++
 	close(j.flushed)
 	j.flushed = make(chan struct{})
-	j.mu.Unlock()
+	return j.err == nil && j.written > j.durable
 }

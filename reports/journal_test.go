@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -368,6 +369,78 @@ func TestJournalGroupCommit(t *testing.T) {
 }
 
 // TestJournalBackpressure appends far more than maxPending without waiting.
+// TestJournalLazySync checks when the journal pays for an fsync: records
+// nobody waits for are written at once (a crash of the process keeps them)
+// but fsynced only after LazySync; Wait and Close fsync what they need, and
+// nothing is fsynced twice.
+func TestJournalLazySync(t *testing.T) {
+	counts := func(j *Journal) (syncs int, durable, next uint64) {
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		return j.syncs, j.durable, j.next
+	}
+	eventually := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not after 10 s", what)
+			}
+		}
+	}
+
+	path := filepath.Join(t.TempDir(), "never")
+	j, err := OpenJournal(path, JournalOptions{LazySync: time.Hour}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seq uint64
+	for i := range 3 {
+		seq = j.Append(fmt.Appendf(nil, "r%d", i))
+	}
+	eventually("three records written", func() bool {
+		b, _ := os.ReadFile(path)
+		return bytes.Count(b, []byte("\n")) == 3
+	})
+	if syncs, durable, _ := counts(j); syncs != 0 || durable != 0 {
+		t.Errorf("nobody waited, yet %d fsyncs and records up to %d durable", syncs, durable)
+	}
+	if err := j.Wait(context.Background(), seq-1); err != nil {
+		t.Fatal(err)
+	}
+	if syncs, durable, _ := counts(j); syncs != 1 || durable != seq {
+		t.Errorf("after Wait: %d fsyncs, durable up to %d; want 1 and %d", syncs, durable, seq)
+	}
+	if err := j.Wait(context.Background(), seq); err != nil {
+		t.Fatal(err)
+	}
+	j.Append([]byte("r3"))
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if syncs, durable, next := counts(j); syncs != 2 || durable != next {
+		t.Errorf("after Close: %d fsyncs, durable up to %d of %d; want 2 and all", syncs, durable, next)
+	}
+
+	j, err = OpenJournal(filepath.Join(t.TempDir(), "lazy"), JournalOptions{LazySync: 20 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	j.Append([]byte("a"))
+	j.Append([]byte("b"))
+	eventually("lazy fsync", func() bool {
+		syncs, durable, next := counts(j)
+		return syncs == 1 && durable == next
+	})
+	if err := j.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if syncs, _, _ := counts(j); syncs != 1 {
+		t.Errorf("%d fsyncs, want 1: nothing new was written", syncs)
+	}
+}
+
 func TestJournalBackpressure(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "j")
 	j, err := OpenJournal(path, JournalOptions{NoSync: true}, nil)
