@@ -124,4 +124,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // tally counts the requests made for one row.
-type tally struct{ calls int }
+type tally struct {
+	calls   int
+	durable func(context.Context) error // waits for the row's ledger result; nil without one
+}

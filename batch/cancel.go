@@ -22,7 +22,7 @@ func (r *Runner) decideCancel(ctx context.Context, t *tally, email string) (Outc
 	if inv.State != StateInvited {
 		if prior.Status == LedgerCancelIntent && !r.DryRun {
 			// An interrupted cancel that went through: record it.
-			return Cancelled, "confirmed by the invitation's state after an interrupted cancel", r.settleLedger(ctx, email, LedgerCancelled)
+			return Cancelled, "confirmed by the invitation's state after an interrupted cancel", r.settleLedger(t, email, LedgerCancelled)
 		}
 		return NotInvited, "invitation is " + string(inv.State), nil
 	}
@@ -38,7 +38,7 @@ func (r *Runner) decideCancel(ctx context.Context, t *tally, email string) (Outc
 		err := r.call(ctx, t, MethodCancel, func(ctx context.Context) error { return r.API.Cancel(ctx, email) })
 		if err == nil {
 			r.Log.Debug("invitation cancelled", zap.String("email", email))
-			return Cancelled, "", r.settleLedger(ctx, email, LedgerCancelled)
+			return Cancelled, "", r.settleLedger(t, email, LedgerCancelled)
 		}
 		var ae *APIError
 		if !errors.As(err, &ae) || ae.Kind == KindFatal {
@@ -53,7 +53,7 @@ func (r *Runner) decideCancel(ctx context.Context, t *tally, email string) (Outc
 				return r.rowError(err)
 			}
 			if now.State != StateInvited {
-				return Cancelled, "confirmed by the invitation's state after an interrupted cancel", r.settleLedger(ctx, email, LedgerCancelled)
+				return Cancelled, "confirmed by the invitation's state after an interrupted cancel", r.settleLedger(t, email, LedgerCancelled)
 			}
 			continue
 		case ae.Ambiguous:
@@ -61,9 +61,9 @@ func (r *Runner) decideCancel(ctx context.Context, t *tally, email string) (Outc
 			// re-invites the address, and a rerun of cancel settles it.
 			return Failed, "cancel failed ambiguously " + fmt.Sprint(try) + " times: " + ae.Msg, nil
 		case ae.Kind == KindPrecondition:
-			return NotInvited, "cancel refused: " + ae.Msg, r.restoreLedger(ctx, email, prior)
+			return NotInvited, "cancel refused: " + ae.Msg, r.restoreLedger(t, email, prior)
 		}
-		return Failed, ae.Msg, r.restoreLedger(ctx, email, prior)
+		return Failed, ae.Msg, r.restoreLedger(t, email, prior)
 	}
 }
 
@@ -71,12 +71,12 @@ func (r *Runner) decideCancel(ctx context.Context, t *tally, email string) (Outc
 // effect, putting back what the ledger said before: a cancel that failed
 // must not erase the record of an earlier send (that record is what keeps
 // an account too new to be listed from a second email).
-func (r *Runner) restoreLedger(ctx context.Context, email string, prior LedgerEntry) error {
+func (r *Runner) restoreLedger(t *tally, email string, prior LedgerEntry) error {
 	switch prior.Status {
 	case LedgerSent, LedgerUnconfirmed, LedgerCancelled, LedgerNotSent:
-		return r.settleLedger(ctx, email, prior.Status)
+		return r.settleLedger(t, email, prior.Status)
 	case LedgerNone:
-		return r.settleLedger(ctx, email, LedgerNotSent)
+		return r.settleLedger(t, email, LedgerNotSent)
 	}
 	return nil // an earlier intent: leave this one for a rerun to settle
 }

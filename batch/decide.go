@@ -133,7 +133,7 @@ func (r *Runner) send(ctx context.Context, t *tally, email string, prev *Invitat
 			// Debug: the report and the ledger are the record of every send,
 			// and addresses are personal data better kept out of logs.
 			r.Log.Debug("invitation sent", zap.String("email", email), zap.Bool("resend", prev != nil))
-			return done, "", r.settleLedger(ctx, email, LedgerSent)
+			return done, "", r.settleLedger(t, email, LedgerSent)
 		}
 		var ae *APIError
 		if !errors.As(err, &ae) || ae.Kind == KindFatal {
@@ -141,7 +141,7 @@ func (r *Runner) send(ctx context.Context, t *tally, email string, prev *Invitat
 		}
 		switch {
 		case ae.Kind == KindPrecondition:
-			return NotInvitable, "send refused: " + ae.Msg, r.settleLedger(ctx, email, LedgerNotSent)
+			return NotInvitable, "send refused: " + ae.Msg, r.settleLedger(t, email, LedgerNotSent)
 		case ae.Ambiguous && try < maxAmbiguous:
 			r.Log.Warn("send failed ambiguously; checking the invitation", zap.String("error", ae.Msg))
 			// Give a request that is still in progress on the server time
@@ -162,9 +162,9 @@ func (r *Runner) send(ctx context.Context, t *tally, email string, prev *Invitat
 			}
 			// The send visibly did not take effect; send again.
 		case ae.Ambiguous:
-			return Unconfirmed, "send failed ambiguously " + fmt.Sprint(try) + " times: " + ae.Msg, r.settleLedger(ctx, email, LedgerUnconfirmed)
+			return Unconfirmed, "send failed ambiguously " + fmt.Sprint(try) + " times: " + ae.Msg, r.settleLedger(t, email, LedgerUnconfirmed)
 		default:
-			return Failed, ae.Msg, r.settleLedger(ctx, email, LedgerNotSent)
+			return Failed, ae.Msg, r.settleLedger(t, email, LedgerNotSent)
 		}
 	}
 }
@@ -179,10 +179,10 @@ func (r *Runner) settleResend(ctx context.Context, t *tally, email string, prev 
 			return OutcomeNone, "", err
 		}
 		return Unconfirmed, "re-send result unknown and the invitation could not be read: " + err.Error(),
-			r.settleLedger(ctx, email, LedgerUnconfirmed)
+			r.settleLedger(t, email, LedgerUnconfirmed)
 	}
 	if inv.MailsSent > prev.MailsSent || inv.Updated.After(prev.Updated) {
-		return Resent, "confirmed by the invitation's mail count after an interrupted send", r.settleLedger(ctx, email, LedgerSent)
+		return Resent, "confirmed by the invitation's mail count after an interrupted send", r.settleLedger(t, email, LedgerSent)
 	}
 	return OutcomeNone, "", nil
 }
@@ -203,19 +203,19 @@ func (r *Runner) settle(ctx context.Context, t *tally, email string, fresh bool)
 			return OutcomeNone, "", err
 		}
 		return Unconfirmed, "send result unknown and the invitation could not be read: " + err.Error(),
-			r.settleLedger(ctx, email, LedgerUnconfirmed)
+			r.settleLedger(t, email, LedgerUnconfirmed)
 	}
 	switch inv.State {
 	case StateInvited:
-		return Sent, "confirmed by the invitation's state after an interrupted send", r.settleLedger(ctx, email, LedgerSent)
+		return Sent, "confirmed by the invitation's state after an interrupted send", r.settleLedger(t, email, LedgerSent)
 	case StateAccepted, StateDeclined:
 		out, reason, _ := byState(inv)
-		return out, reason, r.settleLedger(ctx, email, LedgerSent)
+		return out, reason, r.settleLedger(t, email, LedgerSent)
 	case StateNone:
 		// Too new to be listed (the 48-hour lag) or never created: the
 		// email may or may not have gone out. Never re-sent silently.
 		return Unconfirmed, "send result unknown and no invitation is visible yet (accounts newer than 48 hours are not listed); not re-sent",
-			r.settleLedger(ctx, email, LedgerUnconfirmed)
+			r.settleLedger(t, email, LedgerUnconfirmed)
 	}
 	// NOT_YET_SENT: the send visibly did not take effect.
 	if fresh {
@@ -224,14 +224,18 @@ func (r *Runner) settle(ctx context.Context, t *tally, email string, fresh bool)
 	return r.invite(ctx, t, email)
 }
 
-// settleLedger records a send's result when there is a ledger.
-func (r *Runner) settleLedger(ctx context.Context, email string, s LedgerStatus) error {
+// settleLedger records an action's result when there is a ledger, and
+// leaves in t the wait for it to be durable, which the collector calls
+// before the row's outcome goes to the checkpoint.
+func (r *Runner) settleLedger(t *tally, email string, s LedgerStatus) error {
 	if r.Ledger == nil || r.DryRun {
 		return nil
 	}
-	if err := r.Ledger.Settle(ctx, email, s); err != nil {
+	wait, err := r.Ledger.Settle(email, s)
+	if err != nil {
 		return fmt.Errorf("ledger: %w", err)
 	}
+	t.durable = wait // the last settle's wait covers any earlier one's
 	return nil
 }
 

@@ -119,14 +119,18 @@ func (f *fakeAPI) List(_ context.Context, states []State, fn func([]Invitation) 
 	return nil
 }
 
-// memLedger is an in-memory Ledger.
+// memLedger is an in-memory Ledger. A settled entry is visible at once and
+// becomes durable when its wait is called.
 type memLedger struct {
 	mu      sync.Mutex
 	entries map[string]LedgerEntry
+	durable map[string]LedgerStatus
 	log     []string
 }
 
-func newMemLedger() *memLedger { return &memLedger{entries: map[string]LedgerEntry{}} }
+func newMemLedger() *memLedger {
+	return &memLedger{entries: map[string]LedgerEntry{}, durable: map[string]LedgerStatus{}}
+}
 
 func (l *memLedger) Lookup(email string) (LedgerEntry, bool) {
 	l.mu.Lock()
@@ -136,15 +140,21 @@ func (l *memLedger) Lookup(email string) (LedgerEntry, bool) {
 }
 
 func (l *memLedger) Intend(ctx context.Context, email string, s LedgerStatus) error {
-	return l.Settle(ctx, email, s)
+	wait, _ := l.Settle(email, s)
+	return wait(ctx)
 }
 
-func (l *memLedger) Settle(_ context.Context, email string, s LedgerStatus) error {
+func (l *memLedger) Settle(email string, s LedgerStatus) (func(context.Context) error, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.entries[email] = LedgerEntry{Status: s}
 	l.log = append(l.log, email)
-	return nil
+	return func(context.Context) error {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.durable[email] = s
+		return nil
+	}, nil
 }
 
 // memSink collects results by row.

@@ -125,8 +125,9 @@ type Ledger interface {
 	// LedgerCancelIntent) is about to leave. It returns only once the record
 	// is on stable storage.
 	Intend(ctx context.Context, email string, status LedgerStatus) error
-	// Settle records the result of an action. It returns only once the
-	// record is on stable storage: the row's outcome goes to the checkpoint
-	// after it, so the checkpoint is never ahead of the ledger.
-	Settle(ctx context.Context, email string, status LedgerStatus) error
+	// Settle records the result of an action; wait returns once the record
+	// is on stable storage. The row's outcome goes to the checkpoint only
+	// after wait, so the checkpoint is never ahead of the ledger, but the
+	// worker that settles goes on to its next row without waiting.
+	Settle(email string, status LedgerStatus) (wait func(context.Context) error, err error)
 }

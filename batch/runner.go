@@ -172,10 +172,12 @@ func (r *Runner) Snapshot() Stats {
 	return s
 }
 
-// rowResult is a row's final outcome and the requests it cost.
+// rowResult is a row's final outcome, the requests it cost and the wait for
+// its ledger result to be durable (nil without one).
 type rowResult struct {
 	Result
-	calls int
+	calls   int
+	durable func(context.Context) error
 }
 
 // collect is the single consumer of results. It keeps draining after a
@@ -189,6 +191,16 @@ func (r *Runner) collect(results <-chan rowResult, sink Sink, stats *Stats, canc
 		r.liveMu.Unlock()
 		if first != nil {
 			continue
+		}
+		if res.durable != nil {
+			// The outcome goes to the sink (the checkpoint) only once the
+			// ledger holds the result on stable storage. The ledger's
+			// waits need no context: they end when its flusher is done.
+			if err := res.durable(context.Background()); err != nil {
+				first = err
+				cancel(err)
+				continue
+			}
 		}
 		if err := sink.Record(res.Result); err != nil {
 			first = err
@@ -285,7 +297,7 @@ func (r *Runner) work(ctx context.Context, jobs <-chan job, results chan<- rowRe
 		if err != nil {
 			return err
 		}
-		results <- rowResult{Result: Result{Row: j.row, Email: j.raw, Outcome: out, Reason: reason}, calls: t.calls}
+		results <- rowResult{Result: Result{Row: j.row, Email: j.raw, Outcome: out, Reason: reason}, calls: t.calls, durable: t.durable}
 	}
 	return nil
 }

@@ -333,8 +333,8 @@ func TestRunSentSince(t *testing.T) {
 }
 
 // orderSink checks, as each outcome arrives, that the ledger already holds
-// the row's send result: the checkpoint (a sink) must never be ahead of the
-// ledger, or a crash between the two could leave a send unsettled.
+// the row's send result durably: the checkpoint (a sink) must never be ahead
+// of the ledger, or a crash between the two could leave a send unsettled.
 type orderSink struct {
 	t *testing.T
 	l *memLedger
@@ -342,9 +342,11 @@ type orderSink struct {
 
 func (s orderSink) Record(r Result) error {
 	if r.Outcome == Sent || r.Outcome == Unconfirmed {
-		e, _ := s.l.Lookup(strings.ToLower(r.Email))
-		if e.Status != LedgerSent && e.Status != LedgerUnconfirmed {
-			s.t.Errorf("row %d recorded %v while the ledger says %v", r.Row, r.Outcome, e.Status)
+		s.l.mu.Lock()
+		st := s.l.durable[strings.ToLower(r.Email)]
+		s.l.mu.Unlock()
+		if st != LedgerSent && st != LedgerUnconfirmed {
+			s.t.Errorf("row %d recorded %v while the ledger durably says %v", r.Row, r.Outcome, st)
 		}
 	}
 	return nil

@@ -556,25 +556,28 @@ func (l *Ledger) Intend(ctx context.Context, email string, status batch.LedgerSt
 	return nil
 }
 
-// Settle records the result of an action and returns once it is on stable
-// storage (concurrent callers share one fsync). The caller records the
-// row's outcome in the checkpoint only after that, so that a crash can never
-// leave the checkpoint calling a row final while the ledger still shows the
-// send in flight.
-func (l *Ledger) Settle(ctx context.Context, email string, status batch.LedgerStatus) error {
+// Settle records the result of an action without waiting for it to reach
+// stable storage; wait returns once it has (waits share an fsync with each
+// other and with the intents). The caller records the row's outcome in the
+// checkpoint only after wait, so that a crash can never leave the checkpoint
+// calling a row final while the ledger still shows the send in flight, and
+// can meanwhile go on with its next row.
+func (l *Ledger) Settle(email string, status batch.LedgerStatus) (wait func(context.Context) error, err error) {
 	switch status {
 	case batch.LedgerSent, batch.LedgerNotSent, batch.LedgerUnconfirmed, batch.LedgerCancelled:
 	default:
-		return fmt.Errorf("ledger settle: status %d is not a result", status)
+		return nil, fmt.Errorf("ledger settle: status %d is not a result", status)
 	}
 	j, seq, err := l.record(email, status)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := j.Wait(ctx, seq); err != nil {
-		return fmt.Errorf("ledger settle: %w", err)
-	}
-	return nil
+	return func(ctx context.Context) error {
+		if err := j.Wait(ctx, seq); err != nil {
+			return fmt.Errorf("ledger settle: %w", err)
+		}
+		return nil
+	}, nil
 }
 
 // record appends a line and updates the index.

@@ -79,7 +79,7 @@ func TestLedgerRoundTrip(t *testing.T) {
 		if s.status == batch.LedgerSendIntent || s.status == batch.LedgerCancelIntent {
 			err = l.Intend(ctx, s.email, s.status)
 		} else {
-			err = l.Settle(context.Background(), s.email, s.status)
+			err = settleNow(l, s.email, s.status)
 		}
 		if err != nil {
 			t.Fatalf("%s %v: %v", s.email, s.status, err)
@@ -147,10 +147,10 @@ func TestLedgerRejects(t *testing.T) {
 	}{
 		{"intend with a result", l.Intend(ctx, "a@b.c", batch.LedgerSent)},
 		{"intend with none", l.Intend(ctx, "a@b.c", batch.LedgerNone)},
-		{"settle with an intent", l.Settle(context.Background(), "a@b.c", batch.LedgerSendIntent)},
-		{"settle with an unknown status", l.Settle(context.Background(), "a@b.c", 99)},
-		{"empty address", l.Settle(context.Background(), "  ", batch.LedgerSent)},
-		{"address with a space", l.Settle(context.Background(), "a b@c.d", batch.LedgerSent)},
+		{"settle with an intent", settleNow(l, "a@b.c", batch.LedgerSendIntent)},
+		{"settle with an unknown status", settleNow(l, "a@b.c", 99)},
+		{"empty address", settleNow(l, "  ", batch.LedgerSent)},
+		{"address with a space", settleNow(l, "a b@c.d", batch.LedgerSent)},
 		{"address with a newline", l.Intend(ctx, "a\nb@c.d", batch.LedgerSendIntent)},
 		{"huge address", l.Intend(ctx, strings.Repeat("a", MaxPayload)+"@c.d", batch.LedgerSendIntent)},
 	}
@@ -165,7 +165,7 @@ func TestLedgerRejects(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Settle(context.Background(), "a@b.c", batch.LedgerSent); !errors.Is(err, ErrJournalClosed) {
+	if err := settleNow(l, "a@b.c", batch.LedgerSent); !errors.Is(err, ErrJournalClosed) {
 		t.Errorf("Settle after Close: %v, want ErrJournalClosed", err)
 	}
 }
@@ -188,7 +188,7 @@ func TestLedgerLockAndReadOnly(t *testing.T) {
 
 	l := openTestLedger(t, path)
 	defer l.Close()
-	if err := l.Settle(context.Background(), "a@b.c", batch.LedgerSent); err != nil {
+	if err := settleNow(l, "a@b.c", batch.LedgerSent); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := OpenLedger(path, LedgerOptions{}); !IsLocked(err) {
@@ -209,7 +209,7 @@ func TestLedgerLockAndReadOnly(t *testing.T) {
 	if err := ro.Intend(context.Background(), "x@b.c", batch.LedgerSendIntent); !errors.Is(err, ErrReadOnly) {
 		t.Errorf("read-only Intend: %v, want ErrReadOnly", err)
 	}
-	if err := ro.Settle(context.Background(), "x@b.c", batch.LedgerSent); !errors.Is(err, ErrReadOnly) {
+	if err := settleNow(ro, "x@b.c", batch.LedgerSent); !errors.Is(err, ErrReadOnly) {
 		t.Errorf("read-only Settle: %v, want ErrReadOnly", err)
 	}
 	if _, err := ro.Forget("a@b.c"); !errors.Is(err, ErrReadOnly) {
@@ -238,7 +238,7 @@ func TestLedgerConcurrentIntend(t *testing.T) {
 				if e, ok := l.Lookup(email); !ok || e.Status != batch.LedgerSendIntent {
 					t.Errorf("Lookup after Intend = %v, %v", e, ok)
 				}
-				if err := l.Settle(context.Background(), email, batch.LedgerSent); err != nil {
+				if err := settleNow(l, email, batch.LedgerSent); err != nil {
 					t.Error(err)
 				}
 			}
@@ -269,7 +269,7 @@ func TestLedgerForgetAndPrune(t *testing.T) {
 	l := openTestLedger(t, path) // 03:00:01, 03:00:02, ...
 	defer l.Close()
 	for _, e := range []string{"old@x.y", "ann@x.y", "bob@x.y", "old@x.y", "new@x.y", "ann@x.y"} {
-		if err := l.Settle(context.Background(), e, batch.LedgerSent); err != nil {
+		if err := settleNow(l, e, batch.LedgerSent); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -320,8 +320,8 @@ func TestLedgerForgetAndPrune(t *testing.T) {
 func TestLedgerEachStops(t *testing.T) {
 	l := openTestLedger(t, filepath.Join(t.TempDir(), "l"))
 	defer l.Close()
-	l.Settle(context.Background(), "a@b.c", batch.LedgerSent)
-	l.Settle(context.Background(), "b@b.c", batch.LedgerSent)
+	settleNow(l, "a@b.c", batch.LedgerSent)
+	settleNow(l, "b@b.c", batch.LedgerSent)
 	stop := errors.New("stop")
 	calls := 0
 	if err := l.Each(func(LedgerRecord) error { calls++; return stop }); err != stop || calls != 1 {
@@ -361,7 +361,7 @@ func TestLedgerTornTail(t *testing.T) {
 	l := openTestLedger(t, src)
 	emails := []string{"a@x.y", "b@x.y", "c@x.y", "d@x.y"}
 	for _, e := range emails {
-		if err := l.Settle(context.Background(), e, batch.LedgerSent); err != nil {
+		if err := settleNow(l, e, batch.LedgerSent); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -556,7 +556,7 @@ func TestLedgerSettleIsOnDisk(t *testing.T) {
 	if err := l.Intend(ctx, "a@b.c", batch.LedgerSendIntent); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Settle(ctx, "a@b.c", batch.LedgerSent); err != nil {
+	if err := settleNow(l, "a@b.c", batch.LedgerSent); err != nil {
 		t.Fatal(err)
 	}
 	// Read the file as another process would, the ledger still open.
@@ -587,7 +587,7 @@ func TestLedgerRecentOverridesLoaded(t *testing.T) {
 	if len(l.index.hashes) != 2 || len(l.index.recent) != 0 {
 		t.Fatalf("after load: %d sorted, %d recent, want 2, 0", len(l.index.hashes), len(l.index.recent))
 	}
-	if err := l.Settle(ctx, "A@x.y", batch.LedgerSent); err != nil {
+	if err := settleNow(l, "A@x.y", batch.LedgerSent); err != nil {
 		t.Fatal(err)
 	}
 	check := func(when string) {
@@ -710,7 +710,7 @@ func TestLedgerModel(t *testing.T) {
 			if st == batch.LedgerSendIntent || st == batch.LedgerCancelIntent {
 				err = l.Intend(ctx, e, st)
 			} else {
-				err = l.Settle(ctx, e, st)
+				err = settleNow(l, e, st)
 			}
 			if err != nil {
 				t.Fatal(err)
@@ -722,4 +722,13 @@ func TestLedgerModel(t *testing.T) {
 	l.Close()
 	l = open()
 	check(-2)
+}
+
+// settleNow settles and waits until the result is durable.
+func settleNow(l *Ledger, email string, st batch.LedgerStatus) error {
+	wait, err := l.Settle(email, st)
+	if err != nil {
+		return err
+	}
+	return wait(context.Background())
 }
