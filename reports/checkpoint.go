@@ -308,8 +308,9 @@ func ResumeCheckpoint(path string, state *CheckpointState, opts CheckpointOption
 }
 
 // Record appends r's outcome. It does not wait for the line to reach the
-// disk (a background flush follows at once); it returns an error if an
-// earlier write failed. Email is not recorded: the report has it.
+// disk: a background flush writes it at once and fsyncs it within a second
+// (or at Flush, Finish, Close); it returns an error if an earlier write
+// failed. Email is not recorded: the report has it.
 func (c *Checkpoint) Record(r batch.Result) error {
 	if r.Row <= 0 || r.Row > maxCheckpointRow || r.Outcome == batch.OutcomeNone || r.Outcome.String() == "unknown" {
 		return fmt.Errorf("checkpoint: bad result for row %d", r.Row)

@@ -96,7 +96,7 @@ type Journal struct {
 	want    uint64        // the last record somebody waits to be durable
 	written uint64        // all records up to this one are written
 	durable uint64        // all records up to this one are written and synced
-	flushed chan struct{} // closed and replaced whenever durable or err changes
+	flushed chan struct{} // closed and replaced after every write or fsync, and on error
 	err     error         // sticky: the first write or sync error
 	closed  bool
 	flushes int // write calls, for tests
@@ -138,6 +138,12 @@ func OpenJournal(path string, opts JournalOptions, fn func(lineNo int, payload [
 	good, err := scanJournal(path, f, fn)
 	if err == nil {
 		err = cutTornTail(f, good, opts.NoSync)
+	}
+	if err == nil && good > 0 && !opts.NoSync {
+		// A process killed before its lazy fsync may have left records
+		// written but not on disk. Sync them before anything acts on them
+		// (a resumed run may call a row final because of one).
+		err = f.Sync()
 	}
 	if err == nil && created && !opts.NoSync {
 		// Make the new file's directory entry durable too.
@@ -320,7 +326,10 @@ func (j *Journal) Wait(ctx context.Context, seq uint64) error {
 			err := j.err
 			j.mu.Unlock()
 			return err
-		case j.closed:
+		case j.closed && seq > j.next:
+			// Appended after Close. A record appended before it is made
+			// durable by Close's last flush, which a Wait meanwhile
+			// awaits below.
 			j.mu.Unlock()
 			return fmt.Errorf("%s: %w", j.path, ErrJournalClosed)
 		case seq > j.next:

@@ -369,6 +369,48 @@ func TestJournalGroupCommit(t *testing.T) {
 }
 
 // TestJournalBackpressure appends far more than maxPending without waiting.
+// TestJournalWaitDuringClose has waiters race Close: a Wait may report
+// ErrJournalClosed only for a record that Close did not write; a record in
+// the file must have been reported durable.
+func TestJournalWaitDuringClose(t *testing.T) {
+	for round := range 20 {
+		path := filepath.Join(t.TempDir(), "j")
+		j, err := OpenJournal(path, JournalOptions{NoSync: round%2 == 0}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 32
+		errs := make([]error, n)
+		var wg, appended sync.WaitGroup
+		appended.Add(n)
+		for i := range n {
+			wg.Go(func() {
+				seq := j.Append(fmt.Appendf(nil, "r%d", i))
+				appended.Done()
+				errs[i] = j.Wait(context.Background(), seq)
+			})
+		}
+		appended.Wait() // most are still being written when Close starts
+		if err := j.Close(); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, err := range errs {
+			written := bytes.Contains(b, fmt.Appendf(nil, " r%d\n", i))
+			switch {
+			case err == nil && !written:
+				t.Fatalf("round %d: r%d reported durable but not in the file", round, i)
+			case err != nil && (written || !errors.Is(err, ErrJournalClosed)):
+				t.Fatalf("round %d: r%d (in the file: %v): %v", round, i, written, err)
+			}
+		}
+	}
+}
+
 // TestJournalLazySync checks when the journal pays for an fsync: records
 // nobody waits for are written at once (a crash of the process keeps them)
 // but fsynced only after LazySync; Wait and Close fsync what they need, and
