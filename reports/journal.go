@@ -350,6 +350,31 @@ func (j *Journal) Wait(ctx context.Context, seq uint64) error {
 	}
 }
 
+// WaitShared is Wait for a record that need not be durable at once: for up
+// to grace it only waits for an fsync that somebody else asks for, and then
+// asks for one itself. While other records are waited for steadily (the
+// ledger's intents), it adds no fsync of its own.
+func (j *Journal) WaitShared(ctx context.Context, seq uint64, grace time.Duration) error {
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	for {
+		j.mu.Lock()
+		if j.durable >= seq || j.err != nil || j.closed || seq > j.next {
+			j.mu.Unlock()
+			return j.Wait(ctx, seq)
+		}
+		ch := j.flushed
+		j.mu.Unlock()
+		select {
+		case <-ch:
+		case <-t.C:
+			return j.Wait(ctx, seq)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // Flush waits until every record appended so far is durable.
 func (j *Journal) Flush() error {
 	j.mu.Lock()

@@ -411,6 +411,50 @@ func TestJournalWaitDuringClose(t *testing.T) {
 	}
 }
 
+// TestJournalWaitShared checks that WaitShared leaves the fsync to other
+// waiters for its grace, and asks for one itself after that.
+func TestJournalWaitShared(t *testing.T) {
+	j, err := OpenJournal(filepath.Join(t.TempDir(), "j"), JournalOptions{LazySync: time.Hour}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	syncs := func() int {
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		return j.syncs
+	}
+
+	// Alone: nobody else syncs, so it waits out its grace, then one fsync.
+	start := time.Now()
+	if err := j.WaitShared(context.Background(), j.Append([]byte("a")), 30*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 30*time.Millisecond || syncs() != 1 {
+		t.Errorf("alone: returned after %v with %d fsyncs, want >= 30ms and 1", d, syncs())
+	}
+
+	// Sharing: another record's Wait makes it durable long before the grace.
+	shared := j.Append([]byte("b"))
+	done := make(chan error, 1)
+	go func() { done <- j.WaitShared(context.Background(), shared, time.Hour) }()
+	time.Sleep(20 * time.Millisecond)
+	if syncs() != 1 {
+		t.Fatalf("WaitShared asked for an fsync within its grace")
+	}
+	if err := j.Wait(context.Background(), j.Append([]byte("c"))); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil || syncs() != 2 {
+			t.Errorf("sharing: %v with %d fsyncs, want nil and 2", err, syncs())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("WaitShared still waiting after the record was synced")
+	}
+}
+
 // TestJournalLazySync checks when the journal pays for an fsync: records
 // nobody waits for are written at once (a crash of the process keeps them)
 // but fsynced only after LazySync; Wait and Close fsync what they need, and
