@@ -16,7 +16,6 @@
 package main
 
 import (
-	"crypto/sha256"
 	"flag"
 	"fmt"
 	"os"
@@ -110,8 +109,8 @@ func run(o *options) error {
 		}
 	}
 	fmt.Printf("# invitebench  quick=%v  duration=%s  workdir=%s\n", o.quick, o.duration, o.dir)
-	hostSpeed("start")
-	defer hostSpeed("end")
+	hostReference(o.dir, "start")
+	defer hostReference(o.dir, "end")
 	steps := []struct {
 		name string
 		fn   func(*options) error
@@ -130,21 +129,6 @@ func run(o *options) error {
 		}
 	}
 	return nil
-}
-
-// hostSpeed prints how fast one core of this machine hashes right now. On a
-// shared machine it varies from run to run, and CPU time per row varies
-// inversely with it: it says how to read the absolute figures.
-func hostSpeed(when string) {
-	buf := make([]byte, 1<<20)
-	const rounds = 256
-	start := time.Now()
-	for range rounds {
-		sum := sha256.Sum256(buf)
-		buf[0] = sum[0]
-	}
-	mbps := rounds / time.Since(start).Seconds()
-	fmt.Printf("%-12s  when=%s  sha256=%.0fMB/s  (one core; CPU per row grows as this falls)  (info)\n", "host-speed", when, mbps)
 }
 
 // report prints one figure: its name, its measurements, its target and
