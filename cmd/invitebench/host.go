@@ -80,6 +80,9 @@ func httpReference() (time.Duration, error) {
 // fsyncReference returns the mean latency of an fsync after a 100-byte
 // append, as a journal's group commit pays it.
 func fsyncReference(dir string) (time.Duration, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return 0, err
+	}
 	f, err := os.CreateTemp(dir, "fsync-ref-")
 	if err != nil {
 		return 0, err
