@@ -2,7 +2,6 @@ package input
 
 import (
 	"fmt"
-	"net/mail"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -90,10 +89,9 @@ func Address(raw string) (normalized string, err error) {
 	if err := checkDomain(s[at+1:]); err != nil {
 		return "", err
 	}
-	// Belt and braces: whatever the RFC 5322 parser refuses, we refuse.
-	if a, err := mail.ParseAddress(s); err != nil || a.Address != s {
-		return "", addrErr("not a valid address")
-	}
+	// The grammar above is stricter than RFC 5322: FuzzAddress checks that
+	// net/mail accepts, unchanged, every address it accepts (calling
+	// net/mail here cost 0.55 µs per row, 15% of a 1M-row resume).
 	return strings.ToLower(s), nil
 }
 
