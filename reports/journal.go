@@ -94,7 +94,6 @@ type Journal struct {
 	spare   []byte        // the flusher's previous buffer, for reuse
 	next    uint64        // sequence number of the last record appended
 	want    uint64        // the last record somebody waits to be durable
-	written uint64        // all records up to this one are written
 	durable uint64        // all records up to this one are written and synced
 	flushed chan struct{} // closed and replaced after every write or fsync, and on error
 	err     error         // sticky: the first write or sync error
@@ -315,7 +314,18 @@ func (j *Journal) wake() {
 // with the journal's write error, which is sticky: after a failed write or
 // fsync nothing more is written (a failed fsync may have dropped dirty pages,
 // and retrying it would lie).
-func (j *Journal) Wait(ctx context.Context, seq uint64) error {
+func (j *Journal) Wait(ctx context.Context, seq uint64) error { return j.wait(ctx, seq, 0) }
+
+// WaitShared is Wait for a record that need not be durable at once: for up
+// to grace it only waits for an fsync that somebody else asks for, and then
+// asks for one itself. While other records are waited for steadily (the
+// ledger's intents), it adds no fsync of its own.
+func (j *Journal) WaitShared(ctx context.Context, seq uint64, grace time.Duration) error {
+	return j.wait(ctx, seq, grace)
+}
+
+func (j *Journal) wait(ctx context.Context, seq uint64, grace time.Duration) error {
+	var graceOver <-chan time.Time // runs while the grace does
 	for {
 		j.mu.Lock()
 		switch {
@@ -336,39 +346,21 @@ func (j *Journal) Wait(ctx context.Context, seq uint64) error {
 			j.mu.Unlock()
 			return fmt.Errorf("%s: wait for unknown record %d", j.path, seq)
 		}
-		if seq > j.want {
+		switch {
+		case grace <= 0 && seq > j.want:
 			j.want = seq
 			j.wake()
+		case grace > 0 && graceOver == nil:
+			t := time.NewTimer(grace)
+			defer t.Stop()
+			graceOver = t.C
 		}
 		ch := j.flushed
 		j.mu.Unlock()
 		select {
 		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
-// WaitShared is Wait for a record that need not be durable at once: for up
-// to grace it only waits for an fsync that somebody else asks for, and then
-// asks for one itself. While other records are waited for steadily (the
-// ledger's intents), it adds no fsync of its own.
-func (j *Journal) WaitShared(ctx context.Context, seq uint64, grace time.Duration) error {
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	for {
-		j.mu.Lock()
-		if j.durable >= seq || j.err != nil || j.closed || seq > j.next {
-			j.mu.Unlock()
-			return j.Wait(ctx, seq)
-		}
-		ch := j.flushed
-		j.mu.Unlock()
-		select {
-		case <-ch:
-		case <-t.C:
-			return j.Wait(ctx, seq)
+		case <-graceOver:
+			grace, graceOver = 0, nil // ask for the fsync on the next turn
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -491,12 +483,11 @@ func (j *Journal) flushPending(force bool) (unsynced bool) {
 	if err != nil {
 		j.err = fmt.Errorf("write journal %s: %w", j.path, err)
 	} else {
-		j.written = upto
 		if sync || j.noSync {
 			j.durable = upto
 		}
 	}
 	close(j.flushed)
 	j.flushed = make(chan struct{})
-	return j.err == nil && j.written > j.durable
+	return j.err == nil && upto > j.durable
 }
