@@ -58,6 +58,10 @@ type Runner struct {
 	// Skip reports rows that already have a final outcome (a resumed run).
 	// They still count for duplicate detection.
 	Skip func(row int) bool
+	// SkipFrom, when > 0, skips every row from it on without reading it:
+	// a resumed run whose tail is final (nothing before depends on a later
+	// row).
+	SkipFrom int
 	// SentSince, when set, is when the run series this run continues
 	// started: a ledger send at or after it was made by that series, and the
 	// row's outcome is Sent rather than AlreadyInvited.
@@ -227,6 +231,9 @@ func (r *Runner) produce(ctx context.Context, src Source, jobs chan<- job, resul
 		}
 		if err != nil {
 			return false, err
+		}
+		if r.SkipFrom > 0 && rec.Row >= r.SkipFrom {
+			return false, nil
 		}
 		skip := r.Skip != nil && r.Skip(rec.Row)
 		res := Result{Row: rec.Row, Email: rec.Email}

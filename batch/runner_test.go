@@ -276,6 +276,35 @@ func TestRunSkipAndDomains(t *testing.T) {
 	}
 }
 
+// countingSource counts the records read from it.
+type countingSource struct {
+	Source
+	n int
+}
+
+func (s *countingSource) Next() (input.Record, error) {
+	s.n++
+	return s.Source.Next()
+}
+
+func TestRunSkipFrom(t *testing.T) {
+	api := newFakeAPI()
+	src := &countingSource{Source: csvSource(unmanagedRows(api, 1000))}
+	r := newTestRunner(api, newMemLedger())
+	r.Skip = func(row int) bool { return row != 2 }
+	r.SkipFrom = 3
+	sink := memSink{}
+	if _, err := r.Run(context.Background(), src, sink); err != nil {
+		t.Fatal(err)
+	}
+	if got := outcomes(sink); fmt.Sprint(got) != fmt.Sprint(map[int]string{2: "sent"}) {
+		t.Errorf("outcomes = %v, want only row 2 sent", got)
+	}
+	if src.n > 3 {
+		t.Errorf("read %d records, want at most 3: rows from SkipFrom on are not read", src.n)
+	}
+}
+
 func TestRunStop(t *testing.T) {
 	api := newFakeAPI()
 	csv := unmanagedRows(api, 100)
