@@ -32,7 +32,7 @@ func clientOptions(ctx context.Context, cfg Config) ([]option.ClientOption, stri
 		// emulator.
 		hc := cfg.HTTPClient
 		if hc == nil {
-			hc = &http.Client{Transport: apiTransport()}
+			hc = &http.Client{Transport: apiTransport(cfg.Conns)}
 		}
 		opts := []option.ClientOption{option.WithEndpoint("http://" + host + "/"), option.WithHTTPClient(hc)}
 		return opts, "emulator (no credentials)", nil, nil
@@ -62,7 +62,7 @@ func clientOptions(ctx context.Context, cfg Config) ([]option.ClientOption, stri
 	// refuses with 401 would be sent again until it expires. The generated
 	// client still sets the User-Agent and x-goog-api-client headers.
 	var hc http.Client
-	base := http.RoundTripper(apiTransport())
+	base := http.RoundTripper(apiTransport(cfg.Conns))
 	if cfg.HTTPClient != nil {
 		hc = *cfg.HTTPClient
 		base = cfg.HTTPClient.Transport
@@ -78,12 +78,17 @@ func clientOptions(ctx context.Context, cfg Config) ([]option.ClientOption, stri
 	return opts, principal, tokens, nil
 }
 
-// apiTransport is http.DefaultTransport with as many idle connections per
-// host as the google.golang.org/api transport keeps, enough for every
-// worker.
-func apiTransport() *http.Transport {
+// apiTransport is http.DefaultTransport keeping an idle connection for each
+// of conns requests in flight (default 100, as the google.golang.org/api
+// transport does). With fewer, connections beyond them are closed after each
+// request and dialled again for the next.
+func apiTransport(conns int) *http.Transport {
+	if conns <= 0 {
+		conns = 100
+	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConnsPerHost = 100
+	t.MaxIdleConnsPerHost = conns
+	t.MaxIdleConns = max(t.MaxIdleConns, conns)
 	return t
 }
 

@@ -59,6 +59,10 @@ type Config struct {
 	QuotaProject string
 	// UserAgent is appended to the client library's User-Agent.
 	UserAgent string
+	// Conns is how many requests may be in flight at once (the run's
+	// workers): that many idle connections are kept open, so that none is
+	// closed and dialled again between requests. 0: 100.
+	Conns int
 	// HTTPClient, for tests, carries every request, to the API and to the
 	// token endpoint. Credentials are still added unless Emulator is set.
 	HTTPClient *http.Client

@@ -3,10 +3,13 @@ package client
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -340,4 +343,58 @@ func FuzzName(f *testing.F) {
 			t.Errorf("address %q gives path %q, want one segment holding it", email, parsed.Path)
 		}
 	})
+}
+
+// TestConnsKeptIdle checks that Config.Conns requests in flight at once
+// reuse their connections: with fewer idle connections kept, every round
+// would close the extra ones and dial them again.
+func TestConnsKeptIdle(t *testing.T) {
+	const n, rounds = 120, 3 // more than the default's 100
+	var (
+		mu      sync.Mutex
+		arrived int
+		release = make(chan struct{})
+		dialled atomic.Int64
+	)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Hold every request until all n of the round are in flight, so
+		// that they need n connections at once.
+		mu.Lock()
+		arrived++
+		ch := release
+		if arrived == n {
+			arrived = 0
+			close(release)
+			release = make(chan struct{})
+		}
+		mu.Unlock()
+		<-ch
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"isInvitableUser":true}`))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			dialled.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c, err := New(context.Background(), Config{Customer: customer, Emulator: srv.Listener.Addr().String(), Conns: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range rounds {
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				if _, err := c.IsInvitable(context.Background(), "a@x.com"); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	if got := dialled.Load(); got != n {
+		t.Errorf("%d rounds of %d requests at once opened %d connections, want %d", rounds, n, got, n)
+	}
 }

@@ -95,10 +95,12 @@ func (a *apiFlags) config() client.Config {
 	}
 }
 
-// connect returns a client for the flags, saying loudly on stderr when it
-// talks to an emulator.
-func (a *apiFlags) connect(e env) (*client.Client, error) {
+// connect returns a client for the flags, for up to conns requests in flight
+// at once (0: the client's default), saying loudly on stderr when it talks to
+// an emulator.
+func (a *apiFlags) connect(e env, conns int) (*client.Client, error) {
 	cfg := a.config()
+	cfg.Conns = conns
 	c, err := client.New(e.ctx, cfg)
 	if err != nil {
 		return nil, &batch.APIError{Kind: batch.KindFatal, Msg: "credentials: " + err.Error()}

@@ -64,7 +64,7 @@ func exportCommand(e env, args []string) (int, error) {
 	}
 	ctx, cancel := stopContext(e)
 	defer cancel()
-	api, err := o.connect(e)
+	api, err := o.connect(e, 0)
 	if err != nil {
 		return exitFatal, err
 	}

@@ -106,6 +106,7 @@ func copyFile(from, to string) error {
 // emulator when asked. The returned func stops it.
 func (o *runOptions) clientConfig(log *zap.Logger) (client.Config, func(), error) {
 	cfg := o.config()
+	cfg.Conns = o.workers
 	if !o.emulator {
 		return cfg, func() {}, nil
 	}

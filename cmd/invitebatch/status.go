@@ -111,7 +111,7 @@ func (o *statusOptions) run(e env) (int, error) {
 		return exitCode(err), err
 	}
 	defer ledger.Close()
-	api, err := o.connect(e)
+	api, err := o.connect(e, o.workers)
 	if err != nil {
 		return exitFatal, err
 	}
