@@ -1,7 +1,10 @@
 package batch
 
 import (
+	"context"
 	"math"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -99,5 +102,39 @@ func TestPacerStartsWithoutBurst(t *testing.T) {
 	p := NewPacer(10, 10, true)
 	if p.lim.Tokens() > 1 {
 		t.Errorf("tokens at start = %.1f, want <= 1: a run starts at its rate", p.lim.Tokens())
+	}
+}
+
+// TestPacerCutReachesWaiters: requests already waiting when the rate is cut
+// must not all leave at the old rate. 64 workers wait at 1000/s; after the
+// cut to 10/s, only the few holding a reservation may still leave early.
+func TestPacerCutReachesWaiters(t *testing.T) {
+	p := NewPacer(1000, 1, true)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var cutAt atomic.Int64 // unix nanos of the cut, 0 before
+	var afterCut atomic.Int64
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Go(func() {
+			for p.Wait(ctx) == nil {
+				if c := cutAt.Load(); c != 0 && time.Now().UnixNano()-c < int64(150*time.Millisecond) {
+					afterCut.Add(1)
+				}
+			}
+		})
+	}
+	time.Sleep(100 * time.Millisecond) // every worker is waiting by now
+	p.mu.Lock()
+	cutAt.Store(time.Now().UnixNano())
+	p.cut(time.Now(), 10)
+	p.mu.Unlock()
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	wg.Wait()
+	// At 10/s, 150 ms allows 1 or 2; the reservations made before the cut
+	// add at most maxBooked.
+	if n := afterCut.Load(); n > maxBooked+3 {
+		t.Errorf("%d requests left in the 150 ms after a cut to 10/s, want at most %d", n, maxBooked+3)
 	}
 }
