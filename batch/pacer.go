@@ -96,8 +96,14 @@ func newPacer(qps float64, burst int, adaptive bool, now func() time.Time) *Pace
 }
 
 // Wait blocks until the next request may leave, or ctx is done. Requests
-// leave in the order they came.
+// that must wait leave in the order they came.
 func (p *Pacer) Wait(ctx context.Context) error {
+	if p.lim.Allow() {
+		// A token is free now (none is owed to a request waiting in the
+		// limiter): nothing is booked ahead, and at a high rate most
+		// requests never queue.
+		return nil
+	}
 	select {
 	case p.booking <- struct{}{}:
 	case <-ctx.Done():
