@@ -44,6 +44,10 @@ type CheckpointState struct {
 	RunID       string
 	Started     time.Time // when the run that created the checkpoint started
 	Finished    bool      // a run finished and none was resumed since
+	// FinishedBefore: a run of this checkpoint finished at some point, so
+	// an unfinished run since is a rerun of the failed rows that was
+	// interrupted in its turn.
+	FinishedBefore bool
 
 	outcomes []batch.Outcome // indexed by row; [0] unused
 	// Reasons are interned: a million rows share a handful of distinct
@@ -158,7 +162,7 @@ func (s *CheckpointState) apply(lineNo int, p []byte) error {
 		s.set(row, o, reason)
 		s.Finished = false
 	case string(p) == "finished":
-		s.Finished = true
+		s.Finished, s.FinishedBefore = true, true
 	case bytes.HasPrefix(p, []byte("resumed ")):
 		s.Finished = false
 	default:

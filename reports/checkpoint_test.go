@@ -66,7 +66,7 @@ func TestCheckpointRunAndResume(t *testing.T) {
 	}
 
 	s := mustLoad(t, path)
-	if s.InputSHA256 != sha || s.RunID != "run-1" || s.Finished || time.Since(s.Started) > time.Minute {
+	if s.InputSHA256 != sha || s.RunID != "run-1" || s.Finished || s.FinishedBefore || time.Since(s.Started) > time.Minute {
 		t.Errorf("header: %+v", s)
 	}
 	wants := []struct {
@@ -123,8 +123,8 @@ func TestCheckpointRunAndResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
-	if s := mustLoad(t, path); s.Finished {
-		t.Error("a resumed, unfinished run loads as finished")
+	if s := mustLoad(t, path); s.Finished || !s.FinishedBefore {
+		t.Errorf("a resumed, unfinished run loads with Finished %v, FinishedBefore %v; want false, true", s.Finished, s.FinishedBefore)
 	}
 }
 

@@ -252,6 +252,49 @@ func TestResumeFailedRowsOnly(t *testing.T) {
 	}
 }
 
+// (b') a rerun of failed rows that is interrupted in its turn: the same
+// command again takes up the failed rows it did not get to, so that no
+// extra rerun is needed.
+func TestResumeInterruptedFailedRerun(t *testing.T) {
+	w := newWorld(t)
+	const n, failing = 40, 30
+	emails := usersCSV(w, n)
+	w.emu.FailNext(emulator.MethodIsInvitable, failing, 400)
+	if res := w.runR("run", "--qps", "500", "--workers", "4", "users.csv"); res.code != 1 {
+		t.Fatalf("run with failing rows: exit %d, want 1\n%s", res.code, res.stderr)
+	}
+	if s := w.checkpoint("users.checkpoint"); !s.Finished || s.Count(batch.Failed) != failing {
+		t.Fatalf("checkpoint: finished %v, %d failed rows; want finished, %d", s.Finished, s.Count(batch.Failed), failing)
+	}
+
+	// The rerun of the failed rows stops part way (exit 3).
+	w.emu.SetLatency(30*time.Millisecond, 0)
+	res := w.runR("run", "--qps", "20", "--workers", "2", "--max-duration", "700ms", "users.csv")
+	w.emu.SetLatency(0, 0)
+	if res.code != 3 {
+		t.Fatalf("interrupted rerun: exit %d, want 3\n%s", res.code, res.stderr)
+	}
+	s := w.checkpoint("users.checkpoint")
+	left := s.Count(batch.Failed)
+	if s.Finished || left == 0 || left == failing {
+		t.Fatalf("after the interrupted rerun: finished %v, %d rows still failed; want unfinished, 0 < failed < %d", s.Finished, left, failing)
+	}
+
+	before := w.emu.Stats()
+	res = w.runR("run", "--qps", "500", "users.csv")
+	if res.code != 0 {
+		t.Fatalf("same command again: exit %d, want 0 (the failed rows it had left retried)\n%s", res.code, res.stderr)
+	}
+	after := w.emu.Stats()
+	if d := callDiff(before, after, emulator.MethodSend); d != left {
+		t.Errorf("same command again made %d sends, want %d (the rows still failed)", d, left)
+	}
+	checkAllSentOnce(t, w, emails, "")
+	if s := w.checkpoint("users.checkpoint"); !s.Finished || s.HasFailed() {
+		t.Errorf("checkpoint: finished %v, failed rows %v; want finished without", s.Finished, s.HasFailed())
+	}
+}
+
 // (c) finished, no failed rows: a new run, which the ledger keeps from
 // emailing anyone again.
 func TestResumeFinishedIsNewRun(t *testing.T) {

@@ -68,10 +68,18 @@ func (o *runOptions) plan(log *zap.Logger, sha, runID string) (table *reports.Ch
 		log.Warn("the input changed since the checkpoint was written: starting a new run; the old checkpoint was set aside",
 			zap.String("set_aside", aside))
 	case !state.Finished:
-		// Unfinished: only rows without a final outcome.
+		// Unfinished: only rows without a final outcome; and if the run
+		// was itself a rerun of failed rows, the failed rows it did not get
+		// to, so that the same command still ends with them retried.
 		cp, err = reports.ResumeCheckpoint(o.checkpoint, state, opts)
-		skip = skipRows(state, func(oc batch.Outcome) bool { return oc != batch.OutcomeNone })
-		log.Info("resuming an unfinished run", zap.String("checkpoint", o.checkpoint), zap.String("earlier_run", state.RunID))
+		skip = skipRows(state, func(oc batch.Outcome) bool {
+			return oc != batch.OutcomeNone && !(state.FinishedBefore && oc == batch.Failed)
+		})
+		what := "resuming an unfinished run"
+		if state.FinishedBefore {
+			what = "resuming an unfinished rerun of failed rows"
+		}
+		log.Info(what, zap.String("checkpoint", o.checkpoint), zap.String("earlier_run", state.RunID))
 		return state, cp, skip, true, err
 	case state.HasFailed():
 		// Finished with failed rows: only those again.
