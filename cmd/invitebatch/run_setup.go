@@ -67,25 +67,21 @@ func (o *runOptions) plan(log *zap.Logger, sha, runID string) (table *reports.Ch
 		}
 		log.Warn("the input changed since the checkpoint was written: starting a new run; the old checkpoint was set aside",
 			zap.String("set_aside", aside))
-	case !state.Finished:
-		// Unfinished: only rows without a final outcome; and if the run
-		// was itself a rerun of failed rows, the failed rows it did not get
-		// to, so that the same command still ends with them retried.
+	case !state.Finished || state.HasFailed():
+		// Resumed: the rows without an outcome, and once a run of this
+		// checkpoint has finished, its failed rows too. That is a finished
+		// run's failed rows, and those of such a rerun that was itself
+		// interrupted, so the same command still ends with them retried.
+		retry := state.FinishedBefore
 		cp, err = reports.ResumeCheckpoint(o.checkpoint, state, opts)
 		skip = skipRows(state, func(oc batch.Outcome) bool {
-			return oc != batch.OutcomeNone && !(state.FinishedBefore && oc == batch.Failed)
+			return oc != batch.OutcomeNone && !(retry && oc == batch.Failed)
 		})
 		what := "resuming an unfinished run"
-		if state.FinishedBefore {
-			what = "resuming an unfinished rerun of failed rows"
+		if retry {
+			what = "resuming the failed rows of a finished run"
 		}
-		log.Info(what, zap.String("checkpoint", o.checkpoint), zap.String("earlier_run", state.RunID))
-		return state, cp, skip, true, err
-	case state.HasFailed():
-		// Finished with failed rows: only those again.
-		cp, err = reports.ResumeCheckpoint(o.checkpoint, state, opts)
-		skip = skipRows(state, func(oc batch.Outcome) bool { return oc != batch.Failed })
-		log.Info("resuming the failed rows of a finished run", zap.String("checkpoint", o.checkpoint),
+		log.Info(what, zap.String("checkpoint", o.checkpoint), zap.String("earlier_run", state.RunID),
 			zap.Int("failed", state.Count(batch.Failed)))
 		return state, cp, skip, true, err
 	}
