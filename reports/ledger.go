@@ -95,6 +95,11 @@ type LedgerOptions struct {
 	// when loading (12 bytes each): growing the index's slices later would
 	// hold the old and the new copy at once.
 	Reserve int
+	// Identity, unless zero, is the backend and customer the ledger must
+	// belong to: a ledger whose header names others is refused with a
+	// *LedgerMismatchError, and a writable ledger without a header gets
+	// this one (see Adopted).
+	Identity LedgerIdentity
 }
 
 // Ledger is the file-backed batch.Ledger. It is safe for concurrent use and
@@ -104,9 +109,12 @@ type Ledger struct {
 	opts LedgerOptions
 	lock *FileLock // nil when read-only
 
-	mu    sync.RWMutex
-	j     *Journal // nil when read-only with no file, and after Close
-	index ledgerIndex
+	mu      sync.RWMutex
+	j       *Journal // nil when read-only with no file, and after Close
+	index   ledgerIndex
+	header  LedgerIdentity // zero when the file has none
+	lines   int            // lines in the file when loaded, header included
+	adopted bool
 }
 
 var _ batch.Ledger = (*Ledger)(nil)
@@ -123,7 +131,14 @@ func OpenLedger(path string, opts LedgerOptions) (*Ledger, error) {
 		}
 		l.lock = lock
 	}
-	if err := l.load(); err != nil {
+	err := l.load()
+	if err == nil {
+		err = l.checkIdentity()
+	}
+	if err != nil {
+		if l.j != nil {
+			_ = l.j.Close()
+		}
 		_ = l.lock.Unlock()
 		return nil, err
 	}
@@ -139,21 +154,24 @@ func (l *Ledger) load() error {
 	// than the usual ledger needs, so that the slices rarely grow; finish
 	// trims them if the guess was far too big.
 	b := newIndexBuilder(int(min(size/120, 1<<28))+reserve, int(min(size/60/8, 1<<20)))
-	j, err := OpenJournal(l.path, l.journalOptions(), func(_ int, p []byte) error {
-		nanos, st, email, err := parseLedgerPayload(p)
-		if err != nil {
-			return err
+	var header LedgerIdentity
+	lines := 0
+	j, err := OpenJournal(l.path, l.journalOptions(), ledgerLineFunc(func(hdr *LedgerIdentity, nanos int64, st batch.LedgerStatus, email []byte) error {
+		lines++
+		if hdr != nil {
+			header = *hdr
+			return nil
 		}
 		b.add(hashEmail(email), packEntry(st, nanos))
 		return nil
-	})
+	}))
 	if l.opts.ReadOnly && errors.Is(err, fs.ErrNotExist) {
 		j, err = nil, nil
 	}
 	if err != nil {
 		return fmt.Errorf("load ledger: %w", err)
 	}
-	l.j, l.index = j, b.finish(reserve)
+	l.j, l.index, l.header, l.lines = j, b.finish(reserve), header, lines
 	return nil
 }
 
@@ -664,16 +682,15 @@ func (l *Ledger) Each(fn func(LedgerRecord) error) error {
 		}
 	}
 	var fnErr error
-	j, err := OpenJournal(l.path, JournalOptions{ReadOnly: true}, func(_ int, p []byte) error {
-		nanos, st, email, err := parseLedgerPayload(p)
-		if err != nil {
-			return err
+	j, err := OpenJournal(l.path, JournalOptions{ReadOnly: true}, ledgerLineFunc(func(hdr *LedgerIdentity, nanos int64, st batch.LedgerStatus, email []byte) error {
+		if hdr != nil {
+			return nil
 		}
 		if fnErr = fn(LedgerRecord{Email: string(email), Status: st, Time: time.Unix(0, nanos)}); fnErr != nil {
 			return fnErr
 		}
 		return nil
-	})
+	}))
 	switch {
 	case fnErr != nil:
 		return fnErr
@@ -738,31 +755,46 @@ func (l *Ledger) rewrite(drop func(email []byte, hash uint64) bool) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.rewriteLocked(drop)
+}
+
+// rewriteLocked is rewrite for a caller that holds l.mu; a nil drop keeps
+// every line.
+func (l *Ledger) rewriteLocked(drop func(email []byte, hash uint64) bool) error {
+	return l.rewriteWith(func(w io.Writer) error {
+		var line, p []byte
+		return scanLedger(l.path, func(hdr *LedgerIdentity, nanos int64, st batch.LedgerStatus, email []byte) error {
+			if hdr != nil || (drop != nil && drop(email, hashEmail(email))) {
+				return nil
+			}
+			p = appendLedgerPayload(p[:0], nanos, st, string(email))
+			line = appendLine(line[:0], p)
+			_, err := w.Write(line)
+			return err
+		})
+	})
+}
+
+// rewriteWith replaces the file with l's header (if any) followed by what
+// body writes, then reloads. The caller holds l.mu.
+func (l *Ledger) rewriteWith(body func(w io.Writer) error) error {
+	if l.opts.ReadOnly {
+		return fmt.Errorf("ledger %s: %w", l.path, ErrReadOnly)
+	}
 	if l.j == nil {
 		return fmt.Errorf("ledger %s: %w", l.path, ErrJournalClosed)
 	}
 	if err := l.j.Flush(); err != nil {
 		return err
 	}
+	header := l.header
 	err := WriteFileAtomic(l.path, func(w io.Writer) error {
-		var line []byte
-		var werr error
-		j, err := OpenJournal(l.path, JournalOptions{ReadOnly: true}, func(_ int, p []byte) error {
-			_, _, email, err := parseLedgerPayload(p)
-			if err != nil {
+		if !header.IsZero() {
+			if _, err := w.Write(appendLine(nil, header.payload())); err != nil {
 				return err
 			}
-			if drop(email, hashEmail(email)) {
-				return nil
-			}
-			line = appendLine(line[:0], p)
-			_, werr = w.Write(line)
-			return werr
-		})
-		if err != nil {
-			return err
 		}
-		return j.Close()
+		return body(w)
 	}, 0o600)
 	if err != nil {
 		return err

@@ -1,0 +1,269 @@
+package reports
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/invitebatch/invitebatch/batch"
+)
+
+var (
+	idProd = LedgerIdentity{Backend: "google", Customer: "C0x"}
+	idEmu  = LedgerIdentity{Backend: "test:127.0.0.1:8080", Customer: "C0x"}
+)
+
+func openIdentity(t *testing.T, path string, id LedgerIdentity) *Ledger {
+	t.Helper()
+	l, err := OpenLedger(path, LedgerOptions{NoSync: true, Now: fakeClock(), Identity: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func firstLine(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return line
+}
+
+func settle(t *testing.T, l *Ledger, email string, st batch.LedgerStatus) {
+	t.Helper()
+	wait, err := l.Settle(email, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLedgerHeaderRefusesOtherIdentity(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "C0x.ledger")
+	l := openIdentity(t, path, idProd)
+	settle(t, l, "a@x.io", batch.LedgerSent)
+	if l.Adopted() {
+		t.Error("a new ledger reports Adopted")
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := firstLine(t, path); !strings.HasSuffix(got, " invitebatch-ledger 1 backend=google customer=C0x") {
+		t.Errorf("first line %q, want the header", got)
+	}
+
+	// The same customer in another case is the same ledger.
+	l = openIdentity(t, path, LedgerIdentity{Backend: "google", Customer: "c0X"})
+	if got := l.Identity(); got != idProd {
+		t.Errorf("Identity() = %+v, want %+v", got, idProd)
+	}
+	if e, ok := l.Lookup("a@x.io"); !ok || e.Status != batch.LedgerSent {
+		t.Errorf("Lookup after reopen = %+v, %v", e, ok)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, want := range []LedgerIdentity{idEmu, {Backend: "google", Customer: "C0y"}} {
+		for _, ro := range []bool{false, true} {
+			_, err := OpenLedger(path, LedgerOptions{NoSync: true, ReadOnly: ro, Identity: want})
+			if !IsLedgerMismatch(err) {
+				t.Fatalf("open for %v (read-only %v): %v, want a mismatch", want, ro, err)
+			}
+			for _, s := range []string{path, "customer C0x on backend google", want.String()} {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not name %q", err, s)
+				}
+			}
+		}
+	}
+	// The refused opens released the lock and left the file alone.
+	l = openIdentity(t, path, idProd)
+	defer l.Close()
+	if got := ledgerLines(t, l); len(got) != 1 {
+		t.Errorf("lines after refused opens: %q", got)
+	}
+}
+
+func TestLedgerHeaderAdopt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "C0x.ledger")
+	// A ledger of an earlier version: no header.
+	l := openTestLedger(t, path)
+	settle(t, l, "a@x.io", batch.LedgerSent)
+	settle(t, l, "b@x.io", batch.LedgerNotSent)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(path)
+
+	// Read-only opens accept it as it is.
+	ro, err := OpenLedger(path, LedgerOptions{ReadOnly: true, Identity: idProd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ro.Adopted() || !ro.Identity().IsZero() {
+		t.Errorf("read-only open: adopted %v, identity %+v", ro.Adopted(), ro.Identity())
+	}
+	_ = ro.Close()
+	if after, _ := os.ReadFile(path); string(after) != string(before) {
+		t.Error("a read-only open changed the file")
+	}
+
+	l = openIdentity(t, path, idProd)
+	if !l.Adopted() {
+		t.Error("Adopted() false for a header-less ledger with records")
+	}
+	if e, ok := l.Lookup("a@x.io"); !ok || e.Status != batch.LedgerSent {
+		t.Errorf("Lookup after adoption = %+v, %v", e, ok)
+	}
+	want := []string{"03:00:01 sent a@x.io", "03:00:02 not_sent b@x.io"}
+	if diff := cmp.Diff(want, ledgerLines(t, l)); diff != "" {
+		t.Errorf("lines after adoption (-want +got):\n%s", diff)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := firstLine(t, path); !strings.Contains(got, "backend=google customer=C0x") {
+		t.Errorf("first line after adoption %q", got)
+	}
+	if after, _ := os.ReadFile(path); !strings.HasSuffix(string(after), string(before)) {
+		t.Errorf("adoption changed the records:\n%s\nwas\n%s", after, before)
+	}
+
+	// Once only.
+	l = openIdentity(t, path, idProd)
+	if l.Adopted() {
+		t.Error("Adopted() true on the second open")
+	}
+	_ = l.Close()
+	if _, err := OpenLedger(path, LedgerOptions{Identity: idEmu}); !IsLedgerMismatch(err) {
+		t.Errorf("adopted ledger opened for another backend: %v", err)
+	}
+}
+
+func TestLedgerHeaderKeptByForgetAndPrune(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "C0x.ledger")
+	l := openIdentity(t, path, idProd)
+	settle(t, l, "a@x.io", batch.LedgerSent)
+	settle(t, l, "b@x.io", batch.LedgerSent)
+	if n, err := l.Forget("a@x.io"); err != nil || n != 1 {
+		t.Fatalf("Forget = %d, %v", n, err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenLedger(path, LedgerOptions{Identity: idEmu}); !IsLedgerMismatch(err) {
+		t.Errorf("after forget, opened for another backend: %v", err)
+	}
+}
+
+func TestLedgerHeaderRejects(t *testing.T) {
+	dir := t.TempDir()
+	for _, id := range []LedgerIdentity{{Backend: "google"}, {Customer: "C0x"}, {Backend: "a b", Customer: "C"}, {Backend: "g", Customer: "C\n"}} {
+		if _, err := OpenLedger(filepath.Join(dir, "x.ledger"), LedgerOptions{Identity: id}); err == nil {
+			t.Errorf("identity %+v accepted", id)
+		}
+	}
+	// A header anywhere but the first line is damage.
+	path := filepath.Join(dir, "late.ledger")
+	l := openTestLedger(t, path)
+	settle(t, l, "a@x.io", batch.LedgerSent)
+	l.j.Append(idProd.payload())
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var ce *CorruptError
+	if _, err := OpenLedger(path, LedgerOptions{ReadOnly: true}); !errors.As(err, &ce) || ce.Line != 2 {
+		t.Errorf("late header: %v, want a *CorruptError on line 2", err)
+	}
+}
+
+func TestLedgerMerge(t *testing.T) {
+	dir := t.TempDir()
+	at := func(s int) func() time.Time {
+		return func() time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	}
+	rec := func(path string, id LedgerIdentity, s int, email string, st batch.LedgerStatus) {
+		t.Helper()
+		l, err := OpenLedger(path, LedgerOptions{NoSync: true, Now: at(s), Identity: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		settle(t, l, email, st)
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	main := filepath.Join(dir, "C0x.ledger")
+	variant := filepath.Join(dir, "c0x.ledger") // header-less, of an earlier version
+	rec(main, idProd, 1, "a@x.io", batch.LedgerSent)
+	rec(variant, LedgerIdentity{}, 2, "b@x.io", batch.LedgerSent)
+	rec(main, idProd, 3, "c@x.io", batch.LedgerSent)
+	rec(variant, LedgerIdentity{}, 4, "a@x.io", batch.LedgerNotSent) // must not forget a's send
+	rec(main, idProd, 5, "b@x.io", batch.LedgerNotSent)              // must not forget b's send
+	rec(variant, LedgerIdentity{}, 6, "d@x.io", batch.LedgerUnconfirmed)
+	rec(main, idProd, 7, "c@x.io", batch.LedgerCancelled)
+	before, _ := os.ReadFile(variant)
+
+	l := openIdentity(t, main, idProd)
+	defer l.Close()
+	n, err := l.Merge(variant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 5 {
+		t.Errorf("Merge added %d records, want 3 and 2 repeated sends", n)
+	}
+	want := []string{
+		"03:00:01 sent a@x.io",
+		"03:00:02 sent b@x.io",
+		"03:00:03 sent c@x.io",
+		"03:00:04 not_sent a@x.io",
+		"03:00:05 not_sent b@x.io",
+		"03:00:06 unconfirmed d@x.io",
+		"03:00:07 cancelled c@x.io",
+	}
+	got := ledgerLines(t, l)
+	if diff := cmp.Diff(want, got[:7]); diff != "" {
+		t.Errorf("merged lines (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"03:00:01 sent a@x.io", "03:00:02 sent b@x.io"}, slices.Sorted(slices.Values(got[7:]))); diff != "" {
+		t.Errorf("repeated sends (-want +got):\n%s", diff)
+	}
+	for e, st := range map[string]batch.LedgerStatus{"a@x.io": batch.LedgerSent, "b@x.io": batch.LedgerSent, "c@x.io": batch.LedgerCancelled, "d@x.io": batch.LedgerUnconfirmed} {
+		if got, _ := l.Lookup(e); got.Status != st {
+			t.Errorf("Lookup(%s) = %v, want %v", e, got.Status, st)
+		}
+	}
+	if after, _ := os.ReadFile(variant); string(after) != string(before) {
+		t.Error("Merge changed the merged file")
+	}
+	if got := l.Identity(); got != idProd {
+		t.Errorf("identity after merge %+v", got)
+	}
+
+	// Another backend's ledger is refused, and a locked one too.
+	other := filepath.Join(dir, "C0x.test.ledger")
+	rec(other, idEmu, 8, "e@x.io", batch.LedgerSent)
+	if _, err := l.Merge(other); !IsLedgerMismatch(err) {
+		t.Errorf("merging another backend's ledger: %v", err)
+	}
+	held := openTestLedger(t, variant)
+	defer held.Close()
+	if _, err := l.Merge(variant); !IsLocked(err) {
+		t.Errorf("merging a locked ledger: %v", err)
+	}
+	if e, ok := l.Lookup("e@x.io"); ok {
+		t.Errorf("refused merge left %+v", e)
+	}
+}
