@@ -19,6 +19,8 @@ func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	switch r.Method + " " + r.URL.Path {
 	case "GET /emulator/stats":
 		reply(http.StatusOK, e.Stats())
+	case "GET /emulator/states":
+		reply(http.StatusOK, e.StateCounts())
 	case "GET /emulator/config":
 		reply(http.StatusOK, e.Config())
 	case "POST /emulator/config":

@@ -67,12 +67,20 @@
 // ".." segments out of the path (with a redirect), hiding what the client
 // sent.
 //
+// # History
+//
+// History generates a seeded past migration (weeks of sends, acceptances,
+// declines, reminders, cancels, with realistic updateTimes); LoadHistory
+// puts it into an Emulator and Actions lists what a ledger that agrees
+// with it holds.
+//
 // # Admin endpoints
 //
 // Outside /v1 and /v1beta1 the handler serves, without latency, faults,
 // auth or counting:
 //
 //	GET  /emulator/stats   Stats as JSON
+//	GET  /emulator/states  StateCounts as JSON: visible invitations by state
 //	GET  /emulator/config  the current Config as JSON
 //	POST /emulator/config  a JSON Config; fields left out keep their value
 //	POST /emulator/seed    a seed CSV, as LoadSeed

@@ -77,6 +77,7 @@ Usage:
   invitebatch check [flags] FILE.csv                     check a file offline, as run reads it
   invitebatch status --customer C0xxxxxxx [FILE.csv]     current invitation states (+ ledger)
   invitebatch export [--state not_yet_sent] > FILE.csv   the customer's unmanaged accounts, as run input
+  invitebatch dashboard --customer C0xxxxxxx [FILE.csv]  the migration's progress as one HTML page (or JSON)
   invitebatch ledger show|forget ADDRESS|prune --older-than D
   invitebatch doctor --customer C0xxxxxxx [flags]       check credentials and API setup (read-only)
   invitebatch emulator [--addr 127.0.0.1:8086]          serve the built-in API emulator
@@ -109,6 +110,8 @@ func Main(args []string, e env) int {
 		code, err = statusCommand(e, rest)
 	case "export":
 		code, err = exportCommand(e, rest)
+	case "dashboard":
+		code, err = dashboardCommand(e, rest)
 	case "emulator":
 		err = emulatorCommand(e, rest)
 	case "ledger":

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/invitebatch/invitebatch/client/emulator"
 )
@@ -21,6 +22,8 @@ func emulatorCommand(e env, args []string) error {
 	jitter := fs.Duration("jitter", 0, "random extra latency per request, up to this")
 	quota := fs.Float64("quota", 0, "enforced requests per second (0: unlimited); over it: 429 RESOURCE_EXHAUSTED with RetryInfo")
 	failRate := fs.Float64("fail-rate", 0, "fraction of requests answered 503")
+	var hist historyFlags
+	hist.register(fs)
 	pos, err := parseFlags(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintf(e.stdout, "Usage: invitebatch emulator [flags]\n\n%s", flagUsage(fs))
@@ -31,6 +34,9 @@ func emulatorCommand(e env, args []string) error {
 	}
 	if len(pos) > 0 {
 		return usagef("emulator: unexpected arguments %q", pos)
+	}
+	if err := hist.check("emulator"); err != nil {
+		return err
 	}
 	emu := emulator.New(emulator.Options{Customer: *customer, Domains: domains})
 	if *seed != "" {
@@ -43,6 +49,9 @@ func emulatorCommand(e env, args []string) error {
 		if err != nil {
 			return usagef("emulator: --seed %s: %v", *seed, err)
 		}
+	}
+	if err := hist.load(emu, time.Now()); err != nil {
+		return err
 	}
 	emu.SetLatency(*latency, *jitter)
 	emu.SetQuota(*quota, max(1, int(*quota)))
