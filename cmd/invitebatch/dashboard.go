@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"time"
 
 	"github.com/invitebatch/invitebatch/batch"
@@ -45,7 +46,7 @@ func parseDashboardFlags(e env, args []string) (*dashboardOptions, error) {
 	o.apiFlags.register(fs, e.getenv)
 	fs.StringVar(&o.output, "output", "", "write the page (or JSON) to `file` (default: migration.html; JSON: stdout)")
 	fs.StringVar(&o.groupBy, "group-by", "", "with input files: group people by this `column` (e.g. department)")
-	fs.StringVar(&o.format, "format", "json", "json (html follows)")
+	fs.StringVar(&o.format, "format", "html", "html, or json for the same figures as JSON")
 	fs.StringVar(&o.metricsFile, "metrics-file", "", "also write the funnel as Prometheus gauges to `file` (node_exporter textfile collector)")
 	fs.StringVar(&o.ledger, "ledger", "", "ledger `file` to read (default: the customer's, for this endpoint)")
 	fs.StringVar(&o.emailColumn, "email-column", "", "`name` of the input files' email column (default: detected)")
@@ -59,9 +60,12 @@ func parseDashboardFlags(e env, args []string) (*dashboardOptions, error) {
 		}
 	}
 	o.files = pos
+	if o.output == "" && o.format == "html" {
+		o.output = "migration.html"
+	}
 	switch {
-	case o.format != "json":
-		return nil, usagef("dashboard: --format %q: want json", o.format)
+	case o.format != "html" && o.format != "json":
+		return nil, usagef("dashboard: --format %q: want html or json", o.format)
 	case o.groupBy != "" && len(o.files) == 0:
 		return nil, usagef("dashboard: --group-by needs input files (FILE.csv ...) that have the column")
 	}
@@ -127,13 +131,29 @@ func (o *dashboardOptions) run(e env) (int, error) {
 			return exitFatal, fmt.Errorf("dashboard: metrics: %w", err)
 		}
 	}
-	if o.output == "" {
-		return exitOK, fig.WriteJSON(e.stdout)
+	if o.format == "json" {
+		if o.output == "" {
+			return exitOK, fig.WriteJSON(e.stdout)
+		}
+		err = reports.WriteFileAtomic(o.output, func(w io.Writer) error { return fig.WriteJSON(w) }, 0o600)
+	} else {
+		err = writeDashboardHTML(o.output, b, fig)
 	}
-	err = reports.WriteFileAtomic(o.output, func(w io.Writer) error { return fig.WriteJSON(w) }, 0o600)
 	if err != nil {
 		return exitFatal, fmt.Errorf("dashboard: %w", err)
 	}
-	fmt.Fprintf(e.stderr, "invitebatch dashboard: %s\n", o.output)
+	fmt.Fprintf(e.stderr, "invitebatch dashboard: wrote %s\n", o.output)
 	return exitOK, nil
+}
+
+// writeDashboardHTML writes the page, and the pending invitations beside it
+// (migration.pending.csv for migration.html), each atomically with mode
+// 0600: both hold addresses.
+func writeDashboardHTML(path string, b *dashboard.Builder, fig *dashboard.Figures) error {
+	csvPath := sibling(path, ".pending.csv")
+	if err := reports.WriteFileAtomic(csvPath, b.WritePendingCSV, 0o600); err != nil {
+		return err
+	}
+	fig.Pending.CSV = filepath.Base(csvPath)
+	return reports.WriteFileAtomic(path, func(w io.Writer) error { return dashboard.WriteHTML(w, fig) }, 0o600)
 }

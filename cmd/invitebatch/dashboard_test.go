@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -156,5 +157,63 @@ func TestDashboardUsage(t *testing.T) {
 		if n := w.emu.Stats().Total(emulator.MethodList); n != 0 {
 			t.Errorf("%v: %d list requests before the usage error", c.args, n)
 		}
+	}
+}
+
+// TestDashboardHTMLAndPendingCSV: the page and the pending CSV beside it
+// are private (0600), the page's funnel is the emulator's, and run
+// --resend-after takes the CSV as its input.
+func TestDashboardHTMLAndPendingCSV(t *testing.T) {
+	w, _ := historyWorld(t, emulator.History{Count: 300, Weeks: 4, Seed: 9})
+	if err := os.Mkdir(w.path("out"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	res := w.run("dashboard", "--ledger", "ledger", "--output", "out/m.html")
+	if res.code != 0 {
+		t.Fatalf("dashboard: exit %d\n%s", res.code, res.stderr)
+	}
+	for _, name := range []string{"out/m.html", "out/m.pending.csv"} {
+		st, err := os.Stat(w.path(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600 (addresses are personal data)", name, st.Mode().Perm())
+		}
+	}
+	page, err := os.ReadFile(w.path("out/m.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := w.emu.StateCounts()
+	for stage, want := range map[string]int{"accepted": states[emulator.StateAccepted], "declined": states[emulator.StateDeclined], "pending": states[emulator.StateInvited]} {
+		if cell := fmt.Sprintf(`data-stage=%q>`, stage); !strings.Contains(string(page), cell) ||
+			!strings.Contains(string(page), fmt.Sprintf(`<td class="count">%d</td>`, want)) {
+			t.Errorf("page: no %s row with count %d", stage, want)
+		}
+	}
+	if !strings.Contains(string(page), `href="m.pending.csv"`) {
+		t.Errorf("page does not link m.pending.csv")
+	}
+	res = w.run("run", "--dry-run", "--resend-after", "1h", "--ledger", "ledger", "out/m.pending.csv")
+	if res.code != 0 {
+		t.Fatalf("run --resend-after on the pending CSV: exit %d\n%s", res.code, res.stderr)
+	}
+	name := "out/m.pending.dryrun.report.csv" // --dry-run's own report name
+	if _, err := os.Stat(w.path(name)); err != nil {
+		name = "out/m.pending.report.csv"
+	}
+	rows := w.report(name)
+	if len(rows) != states[emulator.StateInvited] {
+		t.Errorf("run read %d rows of the pending CSV, want the %d INVITED", len(rows), states[emulator.StateInvited])
+	}
+	resend := 0
+	for _, r := range rows {
+		if r["outcome"] == "would_send" {
+			resend++
+		}
+	}
+	if resend == 0 {
+		t.Errorf("no pending row was due for a re-send after 1h: %v", rows[:min(3, len(rows))])
 	}
 }
