@@ -78,6 +78,7 @@ Usage:
   invitebatch status --customer C0xxxxxxx [FILE.csv]     current invitation states (+ ledger)
   invitebatch export [--state not_yet_sent] > FILE.csv   the customer's unmanaged accounts, as run input
   invitebatch dashboard --customer C0xxxxxxx [FILE.csv]  the migration's progress as one HTML page (or JSON)
+  invitebatch demo                                       the whole job on the built-in emulator, in a temp dir
   invitebatch ledger show|forget ADDRESS|prune --older-than D
   invitebatch doctor --customer C0xxxxxxx [flags]       check credentials and API setup (read-only)
   invitebatch emulator [--addr 127.0.0.1:8086]          serve the built-in API emulator
@@ -112,6 +113,8 @@ func Main(args []string, e env) int {
 		code, err = exportCommand(e, rest)
 	case "dashboard":
 		code, err = dashboardCommand(e, rest)
+	case "demo":
+		code, err = demoCommand(e, rest)
 	case "emulator":
 		err = emulatorCommand(e, rest)
 	case "ledger":
