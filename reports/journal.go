@@ -68,6 +68,12 @@ type JournalOptions struct {
 	// once, so they survive a crash of this process; only a crash of the
 	// machine within LazySync can lose them.
 	LazySync time.Duration
+
+	// onOpen, if set, is called with the journal's file once it is open,
+	// before the records are read (the ledger reads lines back by offset).
+	onOpen func(*os.File)
+	// keepOpen keeps a read-only journal's file open until Close.
+	keepOpen bool
 }
 
 // Journal appends records to a journal file with group commit: Append buffers
@@ -82,6 +88,7 @@ type JournalOptions struct {
 type Journal struct {
 	path     string
 	f        *os.File // nil when read-only
+	rf       *os.File // a read-only journal's file, if kept open
 	noSync   bool
 	lazySync time.Duration
 
@@ -98,8 +105,9 @@ type Journal struct {
 	flushed chan struct{} // closed and replaced after every write or fsync, and on error
 	err     error         // sticky: the first write or sync error
 	closed  bool
-	flushes int // write calls, for tests
-	syncs   int // fsync calls, for tests
+	size    int64 // bytes in the file: complete lines only
+	flushes int   // write calls, for tests
+	syncs   int   // fsync calls, for tests
 }
 
 // OpenJournal opens the journal at path and calls fn (if not nil) with each
@@ -121,18 +129,31 @@ func OpenJournal(path string, opts JournalOptions, fn func(lineNo int, payload [
 		if err != nil {
 			return nil, fmt.Errorf("open journal: %w", err)
 		}
-		defer f.Close()
-		if _, err := scanJournal(path, f, fn); err != nil {
+		if opts.onOpen != nil {
+			opts.onOpen(f)
+		}
+		good, err := scanJournal(path, f, fn)
+		if err != nil || !opts.keepOpen {
+			_ = f.Close()
+		}
+		if err != nil {
 			return nil, err
+		}
+		if opts.keepOpen {
+			j.rf = f
 		}
 		j.err = ErrReadOnly
 		j.closed = true
+		j.size = good
 		return j, nil
 	}
 
 	f, created, err := openOrCreate(path)
 	if err != nil {
 		return nil, err
+	}
+	if opts.onOpen != nil {
+		opts.onOpen(f)
 	}
 	good, err := scanJournal(path, f, fn)
 	if err == nil {
@@ -153,6 +174,7 @@ func OpenJournal(path string, opts JournalOptions, fn func(lineNo int, payload [
 		return nil, err
 	}
 	j.f = f
+	j.size = good
 	j.kick = make(chan struct{}, 1)
 	j.stop = make(chan struct{})
 	j.done = make(chan struct{})
@@ -375,6 +397,14 @@ func (j *Journal) Flush() error {
 	return j.Wait(context.Background(), seq)
 }
 
+// written returns how many bytes of complete lines the file holds: records
+// appended since are not yet readable from it.
+func (j *Journal) written() int64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.size
+}
+
 // Err returns the sticky write error, if any: a cheap check for callers that
 // append without waiting.
 func (j *Journal) Err() error {
@@ -391,6 +421,9 @@ func (j *Journal) Err() error {
 // than once.
 func (j *Journal) Close() error {
 	if j.f == nil { // read-only
+		if j.rf != nil {
+			return j.rf.Close()
+		}
 		return nil
 	}
 	j.mu.Lock()
@@ -462,8 +495,10 @@ func (j *Journal) flushPending(force bool) (unsynced bool) {
 	j.mu.Unlock()
 
 	var err error
+	wrote := false
 	if len(buf) > 0 {
 		_, err = j.f.Write(buf)
+		wrote = err == nil
 	}
 	if err == nil && sync {
 		err = j.f.Sync()
@@ -476,6 +511,9 @@ func (j *Journal) flushPending(force bool) (unsynced bool) {
 	}
 	if len(buf) > 0 {
 		j.flushes++
+		if wrote {
+			j.size += int64(len(buf))
+		}
 	}
 	if sync {
 		j.syncs++

@@ -1,16 +1,15 @@
 package reports
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"math/bits"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -111,6 +110,8 @@ type Ledger struct {
 
 	mu      sync.RWMutex
 	j       *Journal // nil when read-only with no file, and after Close
+	f       *os.File // j's file, for reading lines back; nil with j
+	end     int64    // the file's size once every appended line is written
 	index   ledgerIndex
 	header  LedgerIdentity // zero when the file has none
 	lines   int            // lines in the file when loaded, header included
@@ -153,16 +154,23 @@ func (l *Ledger) load() error {
 	// Some 120 bytes per address (two lines of about 60): rather more room
 	// than the usual ledger needs, so that the slices rarely grow; finish
 	// trims them if the guess was far too big.
-	b := newIndexBuilder(int(min(size/120, 1<<28))+reserve, int(min(size/60/8, 1<<20)))
+	var f *os.File
+	b := newIndexBuilder(int(min(size/120, 1<<28))+reserve, int(min(size/60/8, 1<<20)),
+		func(off int64) ([]byte, error) { return readLedgerAddr(f, off) })
 	var header LedgerIdentity
 	lines := 0
-	j, err := OpenJournal(l.path, l.journalOptions(), ledgerLineFunc(func(hdr *LedgerIdentity, nanos int64, st batch.LedgerStatus, email []byte) error {
+	var off int64 // of the line
+	opts := l.journalOptions()
+	opts.onOpen = func(jf *os.File) { f = jf }
+	j, err := OpenJournal(l.path, opts, ledgerLineFunc(func(hdr *LedgerIdentity, nanos int64, st batch.LedgerStatus, email []byte) error {
 		lines++
 		if hdr != nil {
 			header = *hdr
+			off += int64(len(hdr.payload())) + 10
 			return nil
 		}
-		b.add(hashEmail(email), packEntry(st, nanos))
+		b.add(email, packEntry(st, nanos), off)
+		off += int64(len(email)) + int64(len(ledgerWords[st])) + int64(digits(nanos)) + 12
 		return nil
 	}))
 	if l.opts.ReadOnly && errors.Is(err, fs.ErrNotExist) {
@@ -171,7 +179,17 @@ func (l *Ledger) load() error {
 	if err != nil {
 		return fmt.Errorf("load ledger: %w", err)
 	}
-	l.j, l.index, l.header, l.lines = j, b.finish(reserve), header, lines
+	index, err := b.finish(reserve)
+	if err != nil {
+		_ = j.Close()
+		return fmt.Errorf("load ledger: %w", err)
+	}
+	if j == nil {
+		f = nil
+	} else {
+		off = j.written()
+	}
+	l.j, l.f, l.end, l.index, l.header, l.lines = j, f, off, index, header, lines
 	return nil
 }
 
@@ -185,8 +203,46 @@ func fileSize(path string) int64 {
 }
 
 func (l *Ledger) journalOptions() JournalOptions {
-	return JournalOptions{ReadOnly: l.opts.ReadOnly, NoSync: l.opts.NoSync}
+	return JournalOptions{ReadOnly: l.opts.ReadOnly, NoSync: l.opts.NoSync, keepOpen: true}
 }
+
+// digits is the number of decimal digits of n >= 0.
+func digits(n int64) int {
+	d := 1
+	for ; n >= 10; n /= 10 {
+		d++
+	}
+	return d
+}
+
+// readLedgerAddr reads back the address of the ledger line at off in f.
+func readLedgerAddr(f *os.File, off int64) ([]byte, error) {
+	if f == nil {
+		return nil, ErrJournalClosed
+	}
+	buf := make([]byte, 128)
+	for {
+		n, err := f.ReadAt(buf, off)
+		if i := bytes.IndexByte(buf[:n], '\n'); i >= 0 {
+			p, err := parseLine(buf[:i+1])
+			if err != nil {
+				return nil, fmt.Errorf("ledger: read back line at offset %d: %w", off, err)
+			}
+			_, _, email, err := parseLedgerPayload(p)
+			if err != nil {
+				return nil, fmt.Errorf("ledger: read back line at offset %d: %w", off, err)
+			}
+			return email, nil
+		}
+		if err != nil || n < len(buf) || len(buf) > MaxPayload+10 {
+			return nil, fmt.Errorf("ledger: read back line at offset %d: %v", off, cmp.Or(err, io.ErrUnexpectedEOF))
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// readAddr reads back the address of the line at off; the caller holds l.mu.
+func (l *Ledger) readAddr(off int64) ([]byte, error) { return readLedgerAddr(l.f, off) }
 
 // maxEmail is far above the 254 bytes an address can have, and far below
 // MaxPayload.
@@ -263,292 +319,13 @@ func normaliseEmail(email string) string {
 	return strings.ToLower(strings.TrimSpace(email))
 }
 
-// hashEmail is 64-bit FNV-1a. It is stable across processes, though nothing
-// depends on that: the index is rebuilt on every load.
-func hashEmail[T string | []byte](s T) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return h
-}
-
-// An index entry packs the status into the top 8 bits and the time in unix
-// seconds into the low 56.
-const secondsMask = 1<<56 - 1
-
-func packEntry(st batch.LedgerStatus, nanos int64) uint64 {
-	return uint64(st)<<56 | uint64(nanos/1e9)&secondsMask
-}
-
-func unpackEntry(v uint64) batch.LedgerEntry {
-	return batch.LedgerEntry{Status: batch.LedgerStatus(v >> 56), Time: time.Unix(int64(v&secondsMask), 0)}
-}
-
-// ledgerIndex maps address hashes to wide entries (packEntry's form). Most
-// entries live in hashes and vals, sorted by hash, 12 bytes each: vals[i] is
-// the narrow form of the entry for hashes[i]. Entries recorded since the last
-// merge, and any entry whose time a narrow entry cannot hold, are in recent,
-// which overrides the slices. When recent reaches limit, its narrow entries
-// are merged into the slices in place (in their spare capacity, which
-// LedgerOptions.Reserve presizes), so that recent stays small.
-type ledgerIndex struct {
-	hashes []uint64
-	vals   []uint32
-	recent map[uint64]uint64
-	limit  int
-}
-
-// A narrow entry packs the status into the top 3 bits and the seconds since
-// 2020-01-01T00:00:00Z into the low 29: times from then until
-// 2037-01-04T18:48:31Z. An entry outside that range, or with a status that
-// does not fit, stays wide in ledgerIndex.recent, so nothing is ever lost
-// or clamped; only the memory it takes grows (to a map's 40 or so bytes).
-const (
-	narrowEpoch  = 1577836800 // 2020-01-01T00:00:00Z in unix seconds
-	narrowBits   = 29
-	narrowMax    = 1<<narrowBits - 1
-	narrowStatus = 1<<(32-narrowBits) - 1
-	// narrowWide marks, while loading, an entry held wide (status 7, which
-	// is no status).
-	narrowWide = narrowStatus << narrowBits
-)
-
-// Every status fits in a narrow entry's 3 bits, and 7 is left for narrowWide.
-const _ = uint(narrowStatus - len(ledgerWords))
-
-func narrowEntry(v uint64) (uint32, bool) {
-	st, secs := v>>56, v&secondsMask
-	if st >= narrowStatus || secs < narrowEpoch || secs-narrowEpoch > narrowMax {
-		return 0, false
-	}
-	return uint32(st<<narrowBits | (secs - narrowEpoch)), true
-}
-
-func widenEntry(n uint32) uint64 {
-	return uint64(n>>narrowBits)<<56 | (uint64(n&narrowMax) + narrowEpoch)
-}
-
-// get returns the wide entry for h.
-func (x *ledgerIndex) get(h uint64) (uint64, bool) {
-	if len(x.recent) > 0 {
-		if v, ok := x.recent[h]; ok {
-			return v, true
-		}
-	}
-	if i, ok := slices.BinarySearch(x.hashes, h); ok {
-		return widenEntry(x.vals[i]), true
-	}
-	return 0, false
-}
-
-// set records the wide entry v for h.
-func (x *ledgerIndex) set(h, v uint64) {
-	x.recent[h] = v
-	if len(x.recent) >= x.limit {
-		x.fold()
-	}
-}
-
-// len is the number of hashes in the index.
-func (x *ledgerIndex) len() int {
-	n := len(x.hashes)
-	for h := range x.recent {
-		if _, ok := slices.BinarySearch(x.hashes, h); !ok {
-			n++
-		}
-	}
-	return n
-}
-
-// fold merges recent's narrow entries into the slices.
-func (x *ledgerIndex) fold() {
-	es := make([]indexEntry, 0, len(x.recent))
-	for h, v := range x.recent {
-		if n, ok := narrowEntry(v); ok {
-			es = append(es, indexEntry{h: h, v: n})
-			delete(x.recent, h)
-		}
-	}
-	slices.SortFunc(es, func(a, b indexEntry) int { return cmp.Compare(a.h, b.h) })
-	x.merge(es)
-	x.setLimit()
-}
-
-// setLimit sets when recent is next folded: after a sixteenth of the slices'
-// length more entries (a merge moves the whole slices), between 4096 and
-// 65536 entries (a few MB).
-func (x *ledgerIndex) setLimit() {
-	x.limit = len(x.recent) + min(max(len(x.hashes)/16, 1<<12), 1<<16)
-}
-
-// indexEntry is a narrow entry for merge, and a line's while loading (seq is
-// its place in the chunk).
-type indexEntry struct {
-	h   uint64
-	v   uint32
-	seq uint32
-}
-
-// merge merges es, sorted by hash without duplicates, into the slices; es's
-// entries override the slices'. It works in place from the end, in the
-// slices' spare capacity, growing them only if that is too small.
-func (x *ledgerIndex) merge(es []indexEntry) {
-	n, m := len(x.hashes), len(es)
-	if m == 0 {
-		return
-	}
-	hs, vs := slices.Grow(x.hashes, m)[:n+m], slices.Grow(x.vals, m)[:n+m]
-	i, j, k := n-1, m-1, n+m-1
-	for ; j >= 0; k-- {
-		if i >= 0 && hs[i] > es[j].h {
-			hs[k], vs[k] = hs[i], vs[i]
-			i--
-			continue
-		}
-		if i >= 0 && hs[i] == es[j].h {
-			i-- // overridden
-		}
-		hs[k], vs[k] = es[j].h, es[j].v
-		j--
-	}
-	// hs[:i+1] is untouched, the merged rest is hs[k+1:]; close the gap
-	// the overridden entries left.
-	if gap := k - i; gap > 0 {
-		copy(hs[i+1:], hs[k+1:])
-		copy(vs[i+1:], vs[k+1:])
-		hs, vs = hs[:n+m-gap], vs[:n+m-gap]
-	}
-	x.hashes, x.vals = hs, vs
-}
-
-// indexBuilder builds a ledgerIndex from the file's lines, oldest first. It
-// collects lines in a chunk; a full chunk is sorted, reduced to the last line
-// per hash, and merged into the index. So the load needs only the index and
-// one chunk, never an entry per line nor a map of every address.
-type indexBuilder struct {
-	x       ledgerIndex
-	chunk   []indexEntry
-	scratch []indexEntry      // as long as chunk's capacity, for sorting
-	counts  []int32           // a count per bucket, for sorting
-	wide    map[uint64]uint64 // the chunk's last wide entry per hash
-}
-
-func newIndexBuilder(capacity, chunk int) *indexBuilder {
-	chunk = max(chunk, 1<<10)
-	return &indexBuilder{
-		x: ledgerIndex{
-			hashes: make([]uint64, 0, capacity),
-			vals:   make([]uint32, 0, capacity),
-			recent: make(map[uint64]uint64),
-		},
-		chunk:   make([]indexEntry, 0, chunk),
-		scratch: make([]indexEntry, chunk),
-		// About two lines per bucket.
-		counts: make([]int32, 1<<(bits.Len(uint(chunk))-2)),
-	}
-}
-
-func (b *indexBuilder) add(h, v uint64) {
-	n, ok := narrowEntry(v)
-	if !ok {
-		if b.wide == nil {
-			b.wide = make(map[uint64]uint64)
-		}
-		b.wide[h], n = v, narrowWide
-	}
-	b.chunk = append(b.chunk, indexEntry{h: h, v: n, seq: uint32(len(b.chunk))})
-	if len(b.chunk) == cap(b.chunk) {
-		b.flush()
-	}
-}
-
-func (b *indexBuilder) flush() {
-	c := b.sortChunk()
-	out := b.chunk[:0]
-	for i, e := range c {
-		if i+1 < len(c) && c[i+1].h == e.h {
-			continue // not the last line for e.h
-		}
-		if e.v == narrowWide {
-			b.x.recent[e.h] = b.wide[e.h]
-			continue
-		}
-		if len(b.x.recent) > 0 {
-			delete(b.x.recent, e.h) // an older wide entry
-		}
-		out = append(out, e)
-	}
-	b.x.merge(out)
-	b.chunk = b.chunk[:0]
-	clear(b.wide)
-}
-
-// sortChunk returns the chunk's lines in b.scratch, sorted by hash and, for
-// equal hashes, in file order. Hashes are uniform, so it scatters the lines
-// into buckets by their hash's top bits (keeping their order), then sorts
-// each bucket, of a few lines, by insertion.
-func (b *indexBuilder) sortChunk() []indexEntry {
-	c, sorted, counts := b.chunk, b.scratch[:len(b.chunk)], b.counts
-	shift := 64 - bits.Len(uint(len(counts)-1))
-	clear(counts)
-	for _, e := range c {
-		counts[e.h>>shift]++
-	}
-	var sum int32
-	for i, n := range counts {
-		counts[i] = sum
-		sum += n
-	}
-	for _, e := range c {
-		k := e.h >> shift
-		sorted[counts[k]] = e
-		counts[k]++
-	}
-	start := int32(0) // counts[k] is now the end of bucket k
-	for _, end := range counts {
-		bucket := sorted[start:end]
-		start = end
-		if len(bucket) > 16 { // many lines of one address, or unlucky
-			slices.SortFunc(bucket, func(a, b indexEntry) int {
-				if a.h != b.h {
-					return cmp.Compare(a.h, b.h)
-				}
-				return cmp.Compare(a.seq, b.seq)
-			})
-			continue
-		}
-		for i := 1; i < len(bucket); i++ {
-			for j := i; j > 0 && bucket[j].h < bucket[j-1].h; j-- {
-				bucket[j], bucket[j-1] = bucket[j-1], bucket[j]
-			}
-		}
-	}
-	return sorted
-}
-
-// finish returns the index with room for reserve more addresses, trimming
-// the slices if the size guess left them far too big.
-func (b *indexBuilder) finish(reserve int) ledgerIndex {
-	b.flush()
-	b.chunk, b.scratch, b.counts = nil, nil, nil
-	x := b.x
-	want := len(x.hashes) + reserve
-	if c := cap(x.hashes); c < want || c > want+want/8+1<<10 {
-		x.hashes = append(make([]uint64, 0, want), x.hashes...)
-		x.vals = append(make([]uint32, 0, want), x.vals...)
-	}
-	x.setLimit()
-	return x
-}
-
 // Lookup returns the last entry recorded for email. Its Time has a resolution
 // of one second.
 func (l *Ledger) Lookup(email string) (batch.LedgerEntry, bool) {
-	h := hashEmail(normaliseEmail(email))
+	e := normaliseEmail(email)
+	h := hashEmail(e)
 	l.mu.RLock()
-	v, ok := l.index.get(h)
+	v, ok := l.index.get(h, e, l.readAddr)
 	l.mu.RUnlock()
 	if !ok {
 		return batch.LedgerEntry{}, false
@@ -631,7 +408,12 @@ func (l *Ledger) record(email string, st batch.LedgerStatus) (*Journal, uint64, 
 	}
 	// Append and index under one lock, so the file's order is the index's.
 	seq := l.j.Append(p)
-	l.index.set(hashEmail(e), packEntry(st, nanos))
+	off := l.end
+	l.end += int64(len(p)) + 10
+	l.index.set(hashEmail(e), e, packEntry(st, nanos), off, l.readAddr)
+	if len(l.index.recent) >= l.index.limit {
+		l.index.fold(l.j.written())
+	}
 	return l.j, seq, nil
 }
 
@@ -710,7 +492,7 @@ func (l *Ledger) Forget(addresses ...string) (removed int, err error) {
 	for _, a := range addresses {
 		drop[normaliseEmail(a)] = false
 	}
-	err = l.rewrite(func(email []byte, _ uint64) bool {
+	err = l.rewrite(func(email []byte) bool {
 		seen, ok := drop[string(email)]
 		if ok && !seen {
 			drop[string(email)] = true
@@ -729,13 +511,14 @@ func (l *Ledger) Forget(addresses ...string) (removed int, err error) {
 // An address with a line at or after olderThan keeps all its lines.
 func (l *Ledger) Prune(olderThan time.Time) (removed int, err error) {
 	cutoff := olderThan.Unix() // index times are whole seconds, rounded down
-	dropped := make(map[uint64]bool)
-	err = l.rewrite(func(_ []byte, h uint64) bool {
-		if v, _ := l.index.get(h); int64(v&secondsMask) >= cutoff {
+	dropped := make(map[string]bool)
+	err = l.rewrite(func(email []byte) bool {
+		e := string(email)
+		if v, _ := l.index.get(hashEmail(e), e, l.readAddr); int64(v&secondsMask) >= cutoff {
 			return false
 		}
-		if !dropped[h] {
-			dropped[h] = true
+		if !dropped[e] {
+			dropped[e] = true
 			removed++
 		}
 		return true
@@ -749,7 +532,7 @@ func (l *Ledger) Prune(olderThan time.Time) (removed int, err error) {
 // rewrite replaces the file with a copy without the lines drop selects, then
 // reloads. On error the file and the Ledger are unchanged, unless reloading
 // the new file failed, after which the Ledger is closed.
-func (l *Ledger) rewrite(drop func(email []byte, hash uint64) bool) error {
+func (l *Ledger) rewrite(drop func(email []byte) bool) error {
 	if l.opts.ReadOnly {
 		return fmt.Errorf("ledger %s: %w", l.path, ErrReadOnly)
 	}
@@ -760,11 +543,11 @@ func (l *Ledger) rewrite(drop func(email []byte, hash uint64) bool) error {
 
 // rewriteLocked is rewrite for a caller that holds l.mu; a nil drop keeps
 // every line.
-func (l *Ledger) rewriteLocked(drop func(email []byte, hash uint64) bool) error {
+func (l *Ledger) rewriteLocked(drop func(email []byte) bool) error {
 	return l.rewriteWith(func(w io.Writer) error {
 		var line, p []byte
 		return scanLedger(l.path, func(hdr *LedgerIdentity, nanos int64, st batch.LedgerStatus, email []byte) error {
-			if hdr != nil || (drop != nil && drop(email, hashEmail(email))) {
+			if hdr != nil || (drop != nil && drop(email)) {
 				return nil
 			}
 			p = appendLedgerPayload(p[:0], nanos, st, string(email))

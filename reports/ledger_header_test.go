@@ -267,3 +267,42 @@ func TestLedgerMerge(t *testing.T) {
 		t.Errorf("refused merge left %+v", e)
 	}
 }
+
+// TestLedgerHashCollision: ucvtmpiia4puvs@x.io and umocqur3ejjlwq@x.io have
+// one 64-bit FNV-1a hash (the index's hash until this test). After the first
+// was sent, the second read as already emailed; after the second was
+// refused, the first read as not_sent, to be emailed again.
+func TestLedgerHashCollision(t *testing.T) {
+	const a, b = "ucvtmpiia4puvs@x.io", "umocqur3ejjlwq@x.io"
+	for _, name := range []string{"keyed", "all-collide"} {
+		t.Run(name, func(t *testing.T) {
+			if name == "all-collide" {
+				setHash(t, func([]byte) uint64 { return 7 })
+			}
+			path := filepath.Join(t.TempDir(), "C0x.ledger")
+			l := openIdentity(t, path, idProd)
+			check := func(when string, wantA, wantB batch.LedgerStatus) {
+				t.Helper()
+				for e, want := range map[string]batch.LedgerStatus{a: wantA, b: wantB} {
+					got, ok := l.Lookup(e)
+					if got.Status != want || ok != (want != batch.LedgerNone) {
+						t.Errorf("%s: Lookup(%s) = %v, %v, want %v", when, e, got.Status, ok, want)
+					}
+				}
+			}
+			settle(t, l, a, batch.LedgerSent)
+			check("after sending a", batch.LedgerSent, batch.LedgerNone)
+			settle(t, l, b, batch.LedgerNotSent)
+			check("after refusing b", batch.LedgerSent, batch.LedgerNotSent)
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			l = openIdentity(t, path, idProd)
+			defer l.Close()
+			check("reloaded", batch.LedgerSent, batch.LedgerNotSent)
+			if n := l.Len(); n != 2 {
+				t.Errorf("Len %d, want 2", n)
+			}
+		})
+	}
+}
