@@ -37,16 +37,22 @@ const (
 	// invitable and send works, but get and list never show it (the
 	// documented 48-hour lag), before or after the send.
 	KindNew
+	// KindIneligible is an account listed NOT_YET_SENT (get and list show
+	// it) that breaks a rule send enforces: a secondary address, an alias
+	// domain, a family group, or converted to managed within the API's
+	// lag. isInvitableUser says false; send is refused as SetRefusal says.
+	KindIneligible
 )
 
 var kindWords = [...]string{
-	KindUnmanaged: "unmanaged",
-	KindInvited:   "invited",
-	KindAccepted:  "accepted",
-	KindDeclined:  "declined",
-	KindManaged:   "managed",
-	KindNone:      "none",
-	KindNew:       "new",
+	KindUnmanaged:  "unmanaged",
+	KindInvited:    "invited",
+	KindAccepted:   "accepted",
+	KindDeclined:   "declined",
+	KindManaged:    "managed",
+	KindNone:       "none",
+	KindNew:        "new",
+	KindIneligible: "ineligible",
 }
 
 // String returns the word the seed format uses for k.
@@ -84,6 +90,7 @@ const (
 	typeNew
 	typeManaged
 	typeNone
+	typeIneligible // listed NOT_YET_SENT, refused by send
 )
 
 // invState is an invitation state; stNone means no invitation exists.
@@ -141,6 +148,8 @@ func fromKind(k Kind, t time.Time) account {
 		a.typ, a.state = typeNone, stNone
 	case KindNew:
 		a.typ = typeNew
+	case KindIneligible:
+		a.typ = typeIneligible
 	}
 	return a
 }
@@ -163,7 +172,7 @@ func (e *Emulator) inDomain(email string) bool {
 
 // visible reports whether get and list show the invitation.
 func (e *Emulator) visible(email string, a account) bool {
-	return a.typ == typeUnmanaged && a.state != stNone && e.inDomain(email)
+	return (a.typ == typeUnmanaged || a.typ == typeIneligible) && a.state != stNone && e.inDomain(email)
 }
 
 // invitable reports what isInvitableUser answers, and whether send works.
@@ -199,7 +208,7 @@ func (e *Emulator) SetInvitation(email string, state string, mails int64, update
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	a, _ := e.account(key)
-	if a.typ != typeNew {
+	if a.typ != typeNew && a.typ != typeIneligible {
 		a.typ = typeUnmanaged
 	}
 	a.state, a.mails, a.updated = st, mails, updated.UnixNano()

@@ -51,6 +51,10 @@ func (e *Emulator) serveMethod(r *http.Request, rt route, body []byte) (any, *ap
 	}
 	name := "customers/" + customer + "/userinvitations/" + email
 
+	var refusal Refusal
+	if rt.method == MethodSend {
+		refusal = e.refusalMode() // knobMu before, never inside, mu
+	}
 	e.mu.Lock()
 	a, _ := e.account(email)
 	switch rt.method {
@@ -70,6 +74,9 @@ func (e *Emulator) serveMethod(r *http.Request, rt route, body []byte) (any, *ap
 	case MethodSend:
 		if !e.invitable(email, a) {
 			e.mu.Unlock()
+			if a.typ == typeIneligible && e.inDomain(email) {
+				return nil, refused(refusal, email)
+			}
 			return nil, errPrecondition
 		}
 		a.state, a.mails, a.updated = stInvited, a.mails+1, e.now().UnixNano()

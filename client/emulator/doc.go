@@ -43,6 +43,13 @@
 //	erin@example.com,managed
 //	frank@example.com,none
 //	grace@example.com,new
+//	heidi@example.com,ineligible
+//
+// An ineligible account is listed NOT_YET_SENT like an unmanaged one, but
+// isInvitableUser says false and send refuses it as SetRefusal says (400
+// FAILED_PRECONDITION, 404, or a 403 naming the address): a secondary
+// address, an alias domain, a family group, or an account that became
+// managed within the API's lag.
 //
 // Addresses are case-insensitive; a later row for the same address wins.
 // The whole file is checked before any row is applied.

@@ -61,6 +61,7 @@ type Emulator struct {
 	ambRate    float64
 	ambMode    AmbiguousMode
 	fatal      Fatal
+	refusal    Refusal
 	validToken func(string) bool
 
 	statsMu   sync.Mutex // guards the fields below

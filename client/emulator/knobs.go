@@ -218,6 +218,7 @@ type Config struct {
 	AmbiguousSendRate float64 `json:"ambiguous_send_rate"`
 	AmbiguousMode     string  `json:"ambiguous_mode"` // "status500" or "drop"
 	Fatal             string  `json:"fatal"`          // "none", "permission_denied", "service_disabled", "quota_project", "unauthenticated"
+	Refusal           string  `json:"refusal"`        // how send refuses an ineligible account: "failed_precondition", "not_found", "permission_denied"
 }
 
 // Config returns the current knobs.
@@ -233,6 +234,7 @@ func (e *Emulator) Config() Config {
 		AmbiguousSendRate: e.ambRate,
 		AmbiguousMode:     e.ambMode.String(),
 		Fatal:             e.fatal.String(),
+		Refusal:           e.refusal.String(),
 	}
 }
 
@@ -254,6 +256,13 @@ func (e *Emulator) Apply(c Config) error {
 	if err != nil {
 		return fmt.Errorf("emulator: %w", err)
 	}
+	if c.Refusal == "" {
+		c.Refusal = RefuseFailedPrecondition.String()
+	}
+	refusal, err := ParseRefusal(c.Refusal)
+	if err != nil {
+		return fmt.Errorf("emulator: %w", err)
+	}
 	for _, p := range []float64{c.FailRate, c.AmbiguousSendRate} {
 		if p < 0 || p > 1 || math.IsNaN(p) {
 			return fmt.Errorf("emulator: rate %v is not a probability", p)
@@ -270,5 +279,6 @@ func (e *Emulator) Apply(c Config) error {
 	e.SetFailRate(c.FailRate)
 	e.SetAmbiguousSendRate(c.AmbiguousSendRate, AmbiguousMode(mode))
 	e.SetFatal(Fatal(fatal))
+	e.SetRefusal(refusal)
 	return nil
 }

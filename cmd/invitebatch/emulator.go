@@ -15,7 +15,7 @@ func emulatorCommand(e env, args []string) error {
 	fs := flag.NewFlagSet("emulator", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8086", "`host:port` to listen on (keep it on loopback: the admin endpoints are unauthenticated)")
 	customer := fs.String("customer", "C0emulator", "the customer `ID` the emulator answers for (my_customer is also accepted)")
-	seed := fs.String("seed", "", "seed CSV `file` (email,kind; kinds: unmanaged, invited, accepted, declined, managed, none, new)")
+	seed := fs.String("seed", "", "seed CSV `file` (email,kind; kinds: unmanaged, invited, accepted, declined, managed, none, new, ineligible)")
 	var domains listFlag
 	fs.Var(&domains, "domain", "a verified `domain` of the customer (repeatable; default: any)")
 	latency := fs.Duration("latency", 0, "added latency per request")
@@ -24,6 +24,7 @@ func emulatorCommand(e env, args []string) error {
 	failRate := fs.Float64("fail-rate", 0, "fraction of requests answered 503")
 	var hist historyFlags
 	hist.register(fs)
+	refusal := fs.String("refusal", "failed_precondition", "how send refuses an ineligible account: failed_precondition (400), not_found (404) or permission_denied (403 naming the address)")
 	pos, err := parseFlags(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintf(e.stdout, "Usage: invitebatch emulator [flags]\n\n%s", flagUsage(fs))
@@ -38,7 +39,12 @@ func emulatorCommand(e env, args []string) error {
 	if err := hist.check("emulator"); err != nil {
 		return err
 	}
+	ref, err := emulator.ParseRefusal(*refusal)
+	if err != nil {
+		return usagef("emulator: --refusal: %v", err)
+	}
 	emu := emulator.New(emulator.Options{Customer: *customer, Domains: domains})
+	emu.SetRefusal(ref)
 	if *seed != "" {
 		f, err := os.Open(*seed)
 		if err != nil {
