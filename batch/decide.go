@@ -55,6 +55,12 @@ func (r *Runner) decide(ctx context.Context, t *tally, email string) (Outcome, s
 	if out, reason, final := byState(inv); final {
 		return out, reason, nil
 	}
+	if inv.State == StateNotYetSent && !r.CheckEach && !r.DryRun {
+		// An unmanaged account of a verified domain: what isInvitableUser
+		// would check. send enforces the finer rules (primary address, no
+		// alias domain or family group) and refuses the rest.
+		return r.send(ctx, t, email, nil)
+	}
 	return r.invite(ctx, t, email)
 }
 
@@ -194,10 +200,9 @@ func (r *Runner) settleResend(ctx context.Context, t *tally, email string, prev 
 // not take effect) and, when called for an earlier run's intent, goes on to
 // invite in that case.
 func (r *Runner) settle(ctx context.Context, t *tally, email string, fresh bool) (Outcome, string, error) {
-	// The list lookup leaves NOT_YET_SENT out, and here that differs from
-	// "none visible": read the invitation unless the list has it.
-	_, listed := r.states[email]
-	inv, err := r.state(ctx, t, email, fresh || !listed)
+	// Not in the list may mean too new to be listed: read the invitation
+	// unless the list has it.
+	inv, err := r.state(ctx, t, email, fresh || !r.listedState(email))
 	if err != nil {
 		if KindOf(err) == KindFatal || ctx.Err() != nil {
 			return OutcomeNone, "", err

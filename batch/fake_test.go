@@ -23,6 +23,7 @@ type fakeAPI struct {
 	afterSend map[string]error
 	sends     map[string]int
 	calls     map[string]int
+	pages     int // list pages served
 }
 
 func newFakeAPI() *fakeAPI {
@@ -101,8 +102,14 @@ func (f *fakeAPI) List(_ context.Context, states []State, fn func([]Invitation) 
 	}
 	var page []Invitation
 	for e, inv := range f.inv {
+		if f.hidden[e] {
+			continue
+		}
+		if len(states) == 0 { // no filter: every state
+			page = append(page, inv)
+		}
 		for _, s := range states {
-			if inv.State == s && !f.hidden[e] {
+			if inv.State == s {
 				page = append(page, inv)
 			}
 		}
@@ -111,6 +118,7 @@ func (f *fakeAPI) List(_ context.Context, states []State, fn func([]Invitation) 
 	sort.Slice(page, func(i, j int) bool { return page[i].Email < page[j].Email })
 	for len(page) > 0 {
 		n := min(len(page), listPageSize)
+		f.pages++
 		if err := fn(page[:n]); err != nil {
 			return err
 		}

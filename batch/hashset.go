@@ -48,6 +48,25 @@ func (s *hashSet) add(h uint64) bool {
 	return true
 }
 
+// has reports whether h is in the set.
+func (s *hashSet) has(h uint64) bool {
+	if h == 0 {
+		return s.zero
+	}
+	i, _ := bits.Mul64(h, uint64(len(s.slots)))
+	for {
+		switch s.slots[i] {
+		case 0:
+			return false
+		case h:
+			return true
+		}
+		if i++; i == uint64(len(s.slots)) {
+			i = 0
+		}
+	}
+}
+
 // insert puts h into slots unless it is there already, and reports whether
 // it did. slots must have an empty slot.
 func insert(slots []uint64, h uint64) bool {

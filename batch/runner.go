@@ -26,9 +26,9 @@ type Lookup int
 
 // The lookup modes.
 const (
-	// LookupAuto pages through the customer's INVITED, ACCEPTED and
-	// DECLINED invitations once, unless that costs more requests than the
-	// rows are worth; then it falls back to one get per row.
+	// LookupAuto pages through the customer's invitations once, unless the
+	// list runs past its budget (a page per 10 rows); then the pages read
+	// answer their rows and the others get one get each.
 	LookupAuto Lookup = iota
 	// LookupList always pages through the list first.
 	LookupList
@@ -52,6 +52,12 @@ type Runner struct {
 	Domains []string
 	// Lookup chooses how invitation states are read.
 	Lookup Lookup
+	// CheckEach asks isInvitableUser before every send. Without it, a row
+	// whose invitation is NOT_YET_SENT (listed or read by get: an unmanaged
+	// account of a verified domain) goes straight to send, which enforces
+	// the finer rules itself; only rows with no visible invitation are
+	// checked first.
+	CheckEach bool
 	// ExpectedRows is the number of input rows, if known; it sizes the
 	// budget of the list lookup.
 	ExpectedRows int
@@ -94,8 +100,8 @@ type Runner struct {
 	sendsStarted atomic.Int64
 	left         atomic.Bool // some dispatched row was left without an outcome
 	haltOnce     sync.Once
-	halt         chan struct{}         // closed by stopNow
-	states       map[string]Invitation // from the list lookup; nil means use get
+	halt         chan struct{} // closed by stopNow
+	states       *listed       // from the list lookup; nil means use get
 }
 
 type job struct {

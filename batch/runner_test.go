@@ -79,9 +79,10 @@ func TestRunOutcomes(t *testing.T) {
 				if st.Lookup != "list" {
 					t.Errorf("Lookup = %q, want list", st.Lookup)
 				}
-				// isInvitableUser + send, nothing else, for a sent row.
-				if got := float64(st.CallsByOutcome[Sent]) / float64(st.Outcomes[Sent]); got != 2 {
-					t.Errorf("calls per sent row = %v, want 2", got)
+				// send alone for the two listed rows, isInvitableUser + send
+				// for the one too new to be listed.
+				if got := st.CallsByOutcome[Sent]; got != 4 {
+					t.Errorf("calls for 3 sent rows = %v, want 4", got)
 				}
 			}
 		})
@@ -210,7 +211,7 @@ func TestRunFatalStops(t *testing.T) {
 	// Fatal in the middle of the rows: the run ends with the error.
 	api = newFakeAPI()
 	api.unmanaged("a@x.com")
-	api.fail[MethodIsInvitable] = []error{fatal}
+	api.fail[MethodSend] = []error{fatal}
 	sink := memSink{}
 	_, err = newTestRunner(api, newMemLedger()).Run(context.Background(), csvSource("email\na@x.com\n"), sink)
 	if KindOf(err) != KindFatal {
@@ -225,14 +226,14 @@ func TestRunUnauthenticatedOnceThenFatal(t *testing.T) {
 	api := newFakeAPI()
 	api.unmanaged("a@x.com")
 	u := &APIError{Kind: KindUnauthenticated, Code: 401, Msg: "401"}
-	api.fail[MethodIsInvitable] = []error{u}
+	api.fail[MethodSend] = []error{u}
 	sink := memSink{}
 	if _, err := newTestRunner(api, newMemLedger()).Run(context.Background(), csvSource("email\na@x.com\n"), sink); err != nil {
 		t.Fatalf("one 401: %v", err)
 	}
 	api = newFakeAPI()
 	api.unmanaged("a@x.com")
-	api.fail[MethodIsInvitable] = []error{u, u}
+	api.fail[MethodSend] = []error{u, u}
 	_, err := newTestRunner(api, newMemLedger()).Run(context.Background(), csvSource("email\na@x.com\n"), memSink{})
 	if KindOf(err) != KindFatal {
 		t.Errorf("two 401s: err = %v, want fatal", err)

@@ -26,6 +26,8 @@ type Stats struct {
 	MaxSendsReached bool
 	// Lookup is how invitation states were read: "list" or "get".
 	Lookup string
+	// LookupReason says why, in a sentence (--lookup auto's decision).
+	LookupReason string
 }
 
 // TotalCalls returns the number of API requests of the run.

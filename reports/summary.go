@@ -60,6 +60,12 @@ type Summary struct {
 	Lookup        string             `json:"lookup"`
 	AchievedQPS   float64            `json:"achieved_qps"`
 	RowsPerSecond float64            `json:"rows_per_second"`
+	// LookupReason says why the run read states as Lookup says (--lookup
+	// auto's decision: the list's pages against the gets they replace).
+	LookupReason string `json:"lookup_reason,omitempty"`
+	// CheckEach is set when isInvitableUser was asked before every send
+	// (--check-each).
+	CheckEach bool `json:"check_each,omitempty"`
 
 	ExitCode int `json:"exit_code"`
 	// Stopped says why the run ended before its input did: "signal",
@@ -96,7 +102,7 @@ func (s *Summary) Fill(st *batch.Stats, total map[batch.Outcome]int) {
 			s.CallsPerRow[o.String()] = float64(st.CallsByOutcome[o]) / float64(n)
 		}
 	}
-	s.Retries, s.Throttled, s.Lookup = st.Retries, st.Throttled, st.Lookup
+	s.Retries, s.Throttled, s.Lookup, s.LookupReason = st.Retries, st.Throttled, st.Lookup, st.LookupReason
 	s.DurationSeconds = s.Finished.Sub(s.Started).Seconds()
 	if s.DurationSeconds > 0 {
 		s.AchievedQPS = float64(s.APICallsTotal) / s.DurationSeconds
@@ -148,6 +154,16 @@ func (s *Summary) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "  %s=%d", m, n)
 	}
 	fmt.Fprintf(&b, "  retries=%d throttled=%d\n", s.Retries, s.Throttled)
+	if s.Lookup != "" {
+		fmt.Fprintf(&b, "  states read by %s", s.Lookup)
+		if s.LookupReason != "" {
+			fmt.Fprintf(&b, ": %s", s.LookupReason)
+		}
+		if s.CheckEach {
+			b.WriteString("; isInvitableUser before every send (--check-each)")
+		}
+		b.WriteString("\n")
+	}
 	if s.Report != "" {
 		fmt.Fprintf(&b, "  report: %s\n", s.Report)
 	}

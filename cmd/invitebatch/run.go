@@ -32,6 +32,7 @@ type runOptions struct {
 	burst, workers      int
 	adaptive            bool
 	lookup              string
+	checkEach           bool
 	report, checkpoint  string
 	ledger, summary     string
 	metricsFile         string
@@ -93,6 +94,7 @@ func newRunFlags(name string, o *runOptions, getenv func(string) string) *flag.F
 		fs.DurationVar(&o.resendAfter, "resend-after", 0, "re-send INVITED invitations whose last email is older than this (e.g. 336h); default never")
 		fs.IntVar(&o.maxMails, "max-mails", 0, "with --resend-after: never past this many emails to one address (0: no cap)")
 		fs.IntVar(&o.maxSends, "max-sends", 0, "stop after this many emails in this run, exit 3 (a guard against the wrong file; 0: no limit)")
+		fs.BoolVar(&o.checkEach, "check-each", false, "ask isInvitableUser before every send, also for rows the invitation list shows NOT_YET_SENT (one more request per invitation)")
 		fs.IntVar(&o.confirmAbove, "confirm-above", 500, "on a terminal, ask before a run that may send more than this many emails")
 		fs.BoolVar(&o.yes, "yes", false, "do not ask for confirmation")
 	}
@@ -304,6 +306,7 @@ func (o *runOptions) run(e env) (code int, err error) {
 		MaxMails:     o.maxMails,
 		MaxSends:     o.maxSends,
 		SettleDelay:  settleDelay,
+		CheckEach:    o.checkEach,
 	}
 	if resumed {
 		r.SentSince = table.Started
@@ -361,6 +364,7 @@ func (o *runOptions) run(e env) (code int, err error) {
 		total[oc] = table.Count(oc)
 	}
 	sum.Fill(stats, total)
+	sum.CheckEach = o.checkEach
 	code = exitOK
 	switch {
 	case runErr != nil && errors.Is(runErr, context.Canceled):
