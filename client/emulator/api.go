@@ -79,6 +79,9 @@ func (e *Emulator) serveMethod(r *http.Request, rt route, body []byte) (any, *ap
 			}
 			return nil, errPrecondition
 		}
+		if a.state == stInvited {
+			e.resends++
+		}
 		a.state, a.mails, a.updated = stInvited, a.mails+1, e.now().UnixNano()
 		a.delivered++
 		e.sends++

@@ -46,6 +46,7 @@ type Emulator struct {
 	snap     *snapshot
 	sends    int
 	dupSends int
+	resends  int // sends to an invitation already INVITED
 	opSeq    uint64
 
 	knobMu     sync.Mutex // guards the fields below

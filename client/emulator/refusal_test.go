@@ -77,3 +77,25 @@ func TestRefusalConfig(t *testing.T) {
 		t.Errorf("ParseKind(ineligible): %v", err)
 	}
 }
+
+// Resends counts emails to invitations that were INVITED already (a seeded
+// invitation someone else sent, or this emulator's own earlier send), the
+// benchmark's "emails to people already invited".
+func TestStatsResends(t *testing.T) {
+	e, apis, _ := newTest(t)
+	a := apis["v1"]
+	e.Seed("inv@example.com", KindInvited)
+	for _, email := range []string{"inv@example.com", "new@example.com", "new@example.com"} {
+		if _, _, err := a.send(email); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := e.Stats()
+	if s.Sends != 3 || s.Resends != 2 || s.DuplicateSends != 1 {
+		t.Errorf("Sends %d, Resends %d, DuplicateSends %d; want 3, 2, 1", s.Sends, s.Resends, s.DuplicateSends)
+	}
+	e.ResetCounters()
+	if s := e.Stats(); s.Resends != 0 {
+		t.Errorf("Resends after ResetCounters = %d", s.Resends)
+	}
+}

@@ -28,6 +28,9 @@ type Stats struct {
 	// DuplicateSends is the sum over addresses of deliveries beyond the
 	// first.
 	DuplicateSends int `json:"duplicate_sends"`
+	// Resends counts emails delivered to an invitation that was INVITED
+	// already (by anyone): emails to people already invited.
+	Resends int `json:"resends"`
 	// Throttled counts 429 replies, whether from the quota or FailNext.
 	Throttled int `json:"throttled"`
 	// PerSecond counts API requests received in each wall-clock second, in
@@ -90,7 +93,7 @@ func (e *Emulator) done(method string, code int) {
 func (e *Emulator) Stats() Stats {
 	var s Stats
 	e.mu.Lock()
-	s.Sends, s.DuplicateSends, s.Held = e.sends, e.dupSends, len(e.accounts)
+	s.Sends, s.DuplicateSends, s.Resends, s.Held = e.sends, e.dupSends, e.resends, len(e.accounts)
 	e.mu.Unlock()
 
 	e.statsMu.Lock()
@@ -112,7 +115,7 @@ func (e *Emulator) Stats() Stats {
 // accounts and their invitations are kept.
 func (e *Emulator) ResetCounters() {
 	e.mu.Lock()
-	e.sends, e.dupSends = 0, 0
+	e.sends, e.dupSends, e.resends = 0, 0, 0
 	for k, a := range e.accounts {
 		if a.delivered != 0 {
 			a.delivered = 0
