@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -12,77 +13,84 @@ import (
 func accepted(s emulator.Stats) int { return totalRequests(s) - s.Throttled }
 
 // adapt: the emulator enforces S < --qps (the tool gets --qps 2S). A fixed
-// rate run, the adaptive run and the GAM model side by side at the same S;
-// then S rises mid-run and the adaptive rate must follow it up.
+// rate run, the adaptive run and the GAM model side by side at the same S,
+// each measured by the emulator over the same window (see measure) on
+// listed unmanaged accounts, where both tools need one request per
+// invitation; then S rises mid-run and the adaptive rate must follow it up.
 func adapt(o *options) error {
 	s := o.adaptS
 	d := o.duration
-	rowsFor := int(2 * s * d.Seconds())
+	rows := int(3 * s * d.Seconds()) // more than either side can send in d
 
 	type side struct {
-		name                string
-		rowsPerSec, accRate float64
-		share429            float64
-		failed, rows, reqs  int
+		name   string
+		w      window
+		failed int
 	}
 	var sides []side
-	for i, adaptive := range []bool{false, true} {
+	contenders := []string{"fixed", "adaptive", "gam-model"}
+	for i, name := range contenders {
 		e, err := startEmulator(o.bin, "--latency", o.adaptLat.String(), "--quota", fmt.Sprint(s))
 		if err != nil {
 			return err
 		}
-		dir, err := subdir(o, fmt.Sprintf("adapt-%v", adaptive))
 		prefix := fmt.Sprintf("a%d-", i)
+		dir, err := subdir(o, "adapt-"+name)
 		if err == nil {
-			err = writeCSV(filepath.Join(dir, "in.csv"), prefix, rowsFor)
+			err = e.seed(seedKinds(prefix, rows, func(int) string { return "unmanaged" }))
 		}
-		var t *toolRun
 		if err == nil {
-			t, err = runTool(o.bin, e, dir, nil, "--qps", fmt.Sprint(2*s), fmt.Sprintf("--adaptive=%v", adaptive),
-				"--max-duration", d.String(), "--ledger", filepath.Join(dir, "ledger"), filepath.Join(dir, "in.csv"))
+			err = writeCSV(filepath.Join(dir, "in.csv"), prefix, rows)
 		}
-		var st emulator.Stats
-		if err == nil {
-			st, err = e.stats()
+		if err != nil {
+			e.stop()
+			return err
+		}
+		var w window
+		failed := 0
+		if name == "gam-model" {
+			var g gamResult
+			w, _, err = measure(e, d, func(ctx context.Context) error {
+				g = gamModel{Workers: 5, Tries: 10}.run(ctx, e, addresses(prefix, rows))
+				return nil
+			})
+			failed = g.failed
+		} else {
+			var t *toolRun
+			w, _, err = measure(e, d, func(ctx context.Context) error {
+				var err error
+				t, err = runToolCtx(ctx, o.bin, e, dir, nil, "--qps", fmt.Sprint(2*s), "--adaptive="+fmt.Sprint(name == "adaptive"),
+					"--max-duration", (d + 30*time.Second).String(), "--ledger", filepath.Join(dir, "ledger"), filepath.Join(dir, "in.csv"))
+				return err
+			})
+			if t != nil {
+				failed = t.sum.Outcomes["failed"] + t.sum.Outcomes["unconfirmed"]
+			}
 		}
 		e.stop()
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", name, err)
 		}
-		name := "fixed"
-		if adaptive {
-			name = "adaptive"
-		}
-		secs := t.sum.DurationSeconds
-		sides = append(sides, side{name: name, rowsPerSec: float64(t.sum.RowsThisRun) / secs,
-			accRate: float64(accepted(st)) / secs, share429: float64(st.Throttled) / float64(max(1, totalRequests(st))),
-			failed: t.sum.Outcomes["failed"] + t.sum.Outcomes["unconfirmed"], rows: t.sum.RowsThisRun, reqs: totalRequests(st)})
+		sides = append(sides, side{name: name, w: w, failed: failed})
 	}
-
-	// The GAM model at the same S.
-	e, err := startEmulator(o.bin, "--latency", o.adaptLat.String(), "--quota", fmt.Sprint(s))
-	if err != nil {
-		return err
-	}
-	g := gamModel{Workers: 5, Tries: 10}.run(e, "g-", d)
-	st, err := e.stats()
-	e.stop()
-	if err != nil {
-		return err
-	}
-	secs := g.elapsed.Seconds()
-	sides = append(sides, side{name: "gam-model", rowsPerSec: float64(g.rows) / secs, accRate: float64(accepted(st)) / secs,
-		share429: float64(st.Throttled) / float64(max(1, totalRequests(st))), failed: g.failed, rows: g.rows, reqs: totalRequests(st)})
-
+	gam := sides[2].w
 	for _, sd := range sides {
-		fields := []string{fmt.Sprintf("S=%g", s), fmt.Sprintf("qps=%g", 2*s), fmt.Sprintf("rows/s=%.1f", sd.rowsPerSec),
-			fmt.Sprintf("accepted=%.2fxS", sd.accRate/s), fmt.Sprintf("429=%.1f%%", 100*sd.share429),
-			fmt.Sprintf("failed=%d", sd.failed), fmt.Sprintf("rows=%d", sd.rows)}
+		share429 := float64(sd.w.throttled) / float64(max(1, sd.w.requests))
+		acc := float64(sd.w.accepted) / sd.w.secs
+		rate := float64(sd.w.sends) / sd.w.secs
+		fields := []string{"mode=" + sd.name, fmt.Sprintf("S=%g", s), fmt.Sprintf("window=%.1fs", sd.w.secs),
+			fmt.Sprintf("sent/s=%.1f", rate), fmt.Sprintf("accepted=%.2fxS", acc/s), fmt.Sprintf("429=%.1f%%", 100*share429),
+			fmt.Sprintf("failed=%d", sd.failed), fmt.Sprintf("sent=%d", sd.w.sends)}
+		if sd.name == "gam-model" {
+			info("adapt", fields...)
+			continue
+		}
+		fields = append(fields, fmt.Sprintf("vs-gam=%.2fx", rate/max(1e-9, float64(gam.sends)/gam.secs)))
 		if sd.name == "adaptive" {
-			report("adapt", sd.failed == 0 && sd.share429 < 0.05 && sd.accRate >= 0.9*s,
-				append([]string{"mode=adaptive"}, append(fields, "target:failed=0,429<5%,accepted>=0.9xS")...)...)
+			report("adapt", sd.failed == 0 && share429 < 0.05 && acc >= 0.9*s,
+				append(fields, "target:failed=0,429<5%,accepted>=0.9xS")...)
 		} else {
-			info("adapt", append([]string{"mode=" + sd.name}, fields...)...)
+			info("adapt", append(fields[:1:1], append([]string{"qps=" + fmt.Sprint(2*s)}, fields[1:]...)...)...)
 		}
 	}
 	return adaptRise(o)

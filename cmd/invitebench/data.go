@@ -58,25 +58,22 @@ func writeLedger(path, prefix string, n int) error {
 	return f.Close()
 }
 
-// seedCSV says which of the first n addresses of prefix the emulator
-// knows as invited, accepted, declined or managed: one in ten, twenty,
-// twenty and twenty respectively; the rest are unmanaged.
-func seedCSV(prefix string, n int) []byte {
+// addresses returns the first n addresses of prefix.
+func addresses(prefix string, n int) []string {
+	a := make([]string, n)
+	for i := range a {
+		a[i] = address(prefix, i)
+	}
+	return a
+}
+
+// seedKinds is a seed CSV giving each of the first n addresses of prefix
+// the kind kindOf says ("" leaves it unseeded: unmanaged but not listed).
+func seedKinds(prefix string, n int, kindOf func(i int) string) []byte {
 	b := []byte("email,kind\n")
 	for i := range n {
-		kind := ""
-		switch {
-		case i%10 == 1:
-			kind = "invited"
-		case i%20 == 2:
-			kind = "accepted"
-		case i%20 == 3:
-			kind = "declined"
-		case i%20 == 4:
-			kind = "managed"
-		}
-		if kind != "" {
-			b = fmt.Appendf(b, "%s,%s\n", address(prefix, i), kind)
+		if k := kindOf(i); k != "" {
+			b = fmt.Appendf(b, "%s,%s\n", address(prefix, i), k)
 		}
 	}
 	return b

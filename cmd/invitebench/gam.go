@@ -11,71 +11,93 @@ import (
 	"time"
 )
 
-// gamModel is a model of how GAM sends invitations: a few workers, no
-// client-side rate, and per-request backoff of min(2^n, 60) s plus up to
-// 1 s of jitter on 429 and 5xx, for at most 10 tries. It makes the same
-// two requests per row as invitebatch (isInvitableUser, then send), so the
-// comparison in rows/s is one of strategy alone.
+// gamModel is a model of how GAM sends invitations (`gam csv users.csv gam
+// send userinvitation ~email`): one `send` per row and nothing else (no
+// isInvitableUser, no state read, no record of earlier sends), from a pool
+// of a few workers with no client-side rate, each request retried on 429,
+// 5xx and connection errors with a backoff of min(2^n, 60) s plus up to 1 s
+// of jitter, for at most 10 tries. Any other error ends the row.
 type gamModel struct {
 	Workers, Tries int
 }
 
+// gamResult is what the model saw: rows sent (2xx), refused (4xx other
+// than 429) and failed (retries exhausted).
 type gamResult struct {
-	rows, failed int
-	elapsed      time.Duration
+	sent, refused, failed int
 }
 
-// run sends to addresses prefix0, prefix1... until d has passed, then
-// finishes the rows in flight.
-func (g gamModel) run(e *emu, prefix string, d time.Duration) gamResult {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	hc := &http.Client{Timeout: 30 * time.Second}
+// run sends to addrs in order until they run out or ctx ends. A row whose
+// backoff sleep ctx interrupts counts in no total: the comparison measures
+// the server's side over a window, and the model is stopped after it.
+func (g gamModel) run(ctx context.Context, e *emu, addrs []string) gamResult {
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: g.Workers}}
 	base := e.url("/v1/customers/" + customer + "/userinvitations/")
-	var next, rows, failed atomic.Int64
-	start := time.Now()
+	var next, sent, refused, failed atomic.Int64
 	var wg sync.WaitGroup
 	for range g.Workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				addr := address(prefix, int(next.Add(1)-1))
-				ok := g.request(hc, http.MethodGet, base+addr+":isInvitableUser") &&
-					g.request(hc, http.MethodPost, base+addr+":send")
-				if ok {
-					rows.Add(1)
-				} else {
+				i := int(next.Add(1) - 1)
+				if i >= len(addrs) {
+					return
+				}
+				switch g.send(ctx, hc, base+addrs[i]+":send") {
+				case gamSent:
+					sent.Add(1)
+				case gamRefused:
+					refused.Add(1)
+				case gamFailed:
 					failed.Add(1)
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	return gamResult{rows: int(rows.Load()), failed: int(failed.Load()), elapsed: time.Since(start)}
+	return gamResult{sent: int(sent.Load()), refused: int(refused.Load()), failed: int(failed.Load())}
 }
 
-// request makes one request with GAM's retries; it reports success. The
-// backoff sleeps are not cut short by the end of the run: GAM has no
-// deadline either.
-func (g gamModel) request(hc *http.Client, method, url string) bool {
+type gamOutcome int
+
+const (
+	gamStopped gamOutcome = iota // ctx ended first
+	gamSent
+	gamRefused
+	gamFailed
+)
+
+// send makes one send with GAM's retries.
+func (g gamModel) send(ctx context.Context, hc *http.Client, url string) gamOutcome {
 	for n := 1; n <= g.Tries; n++ {
-		req, _ := http.NewRequest(method, url, nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := hc.Do(req)
+		if ctx.Err() != nil {
+			return gamStopped
+		}
 		code := 0
 		if err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			code = resp.StatusCode
 		}
-		if code == http.StatusOK {
-			return true
+		switch {
+		case code == http.StatusOK:
+			return gamSent
+		case code != 0 && code != http.StatusTooManyRequests && code < 500:
+			return gamRefused
 		}
-		if code != 0 && code != http.StatusTooManyRequests && code < 500 {
-			return false
+		wait := time.Duration(math.Min(math.Pow(2, float64(n)), 60)*float64(time.Second)) +
+			time.Duration(rand.Float64()*float64(time.Second))
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return gamStopped
 		}
-		wait := time.Duration(math.Min(math.Pow(2, float64(n)), 60) * float64(time.Second))
-		time.Sleep(wait + time.Duration(rand.Float64()*float64(time.Second)))
 	}
-	return false
+	return gamFailed
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -131,10 +132,18 @@ func (t *toolRun) cpu() time.Duration { return t.user + t.sys }
 // runTool runs `invitebatch run` against e as a child process and reads
 // its rusage (its own process only) and its JSON summary.
 func runTool(bin string, e *emu, dir string, extraEnv []string, args ...string) (*toolRun, error) {
+	return runToolCtx(context.Background(), bin, e, dir, extraEnv, args...)
+}
+
+// runToolCtx is runTool that interrupts the tool (SIGINT, as Ctrl-C: rows
+// in flight finish, exit 3) when ctx ends.
+func runToolCtx(ctx context.Context, bin string, e *emu, dir string, extraEnv []string, args ...string) (*toolRun, error) {
 	sumPath := dir + "/summary.json"
 	_ = os.Remove(sumPath)
 	args = append([]string{"run", "--customer", customer, "--summary", sumPath}, args...)
-	cmd := exec.Command(bin, args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = time.Minute
 	cmd.Env = append(os.Environ(), "CLOUDIDENTITY_EMULATOR_HOST="+e.addr)
 	cmd.Env = append(cmd.Env, extraEnv...)
 	// The run logs every send: keep the log in a file, as cron would.
