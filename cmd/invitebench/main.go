@@ -47,7 +47,7 @@ var fails int
 
 func main() {
 	var o options
-	scen := flag.String("scenarios", "quota,adapt,quota-cost,calls,scale,resume", "comma-separated scenarios to run: quota, adapt, quota-cost, calls, scale, resume (resume needs scale)")
+	scen := flag.String("scenarios", "quota,adapt,quota-cost,calls,scale,resume,dashboard", "comma-separated scenarios to run: quota, adapt, quota-cost, calls, scale, resume (resume needs scale), dashboard")
 	flag.StringVar(&o.bin, "bin", "", "invitebatch binary (default: go build ./cmd/invitebatch into the work directory)")
 	flag.StringVar(&o.dir, "dir", "", "work directory (default: a new temporary directory)")
 	flag.BoolVar(&o.quick, "quick", false, "small sizes and short runs (< 2 minutes in all), for a smoke test")
@@ -120,6 +120,7 @@ func run(o *options) error {
 		{"quota-cost", quotaCost},
 		{"calls", callsPerRow},
 		{"scale", scale},
+		{"dashboard", dashboard},
 	}
 	for _, s := range steps {
 		if !o.scenarios[s.name] && !(s.name == "scale" && o.scenarios["resume"]) {
