@@ -17,7 +17,13 @@ import (
 
 // A checkpoint is a journal whose first line is the header
 //
-//	invitebatch-checkpoint 1 sha256=<hex of the input> run=<run id> started=<RFC3339>
+//	invitebatch-checkpoint 2 run=<run id> started=<RFC3339> sha256=<hex of the input> command=run
+//	  customer=<lower-cased> backend=<backend id> email_column=<n> domain=<a,b> resend_after=<duration>
+//	  max_mails=<n> check_each=<bool>
+//
+// (on one line: the run's identity, see RunIdentity). Version 1 headers,
+// of earlier versions, hold only sha256, run and started; they still load,
+// and differ from every identity.
 //
 // followed by
 //
@@ -41,6 +47,8 @@ const maxReason = 2048
 // one.
 type CheckpointState struct {
 	InputSHA256 string // hex SHA-256 of the input file's content
+	version     int
+	identity    map[string]string // the header's identity fields (version 2)
 	RunID       string
 	Started     time.Time // when the run that created the checkpoint started
 	Finished    bool      // a run finished and none was resumed since
@@ -176,7 +184,13 @@ func (s *CheckpointState) parseHeader(p []byte) error {
 	if len(f) < 2 || f[0] != checkpointMagic {
 		return errors.New("not a checkpoint file")
 	}
-	if f[1] != "1" {
+	switch f[1] {
+	case "1":
+		s.version = 1
+	case "2":
+		s.version = 2
+		s.identity = make(map[string]string, len(identityFields))
+	default:
 		return fmt.Errorf("unsupported checkpoint version %q", f[1])
 	}
 	var ok [3]bool
@@ -185,6 +199,9 @@ func (s *CheckpointState) parseHeader(p []byte) error {
 		switch k {
 		case "sha256":
 			s.InputSHA256, ok[0] = v, v != ""
+			if s.identity != nil {
+				s.identity[k] = v
+			}
 		case "run":
 			s.RunID, ok[1] = v, v != ""
 		case "started":
@@ -193,6 +210,14 @@ func (s *CheckpointState) parseHeader(p []byte) error {
 				return fmt.Errorf("bad checkpoint start time: %w", err)
 			}
 			s.Started, ok[2] = t, true
+		default:
+			if s.identity == nil {
+				continue // version 1 had no other fields
+			}
+			if _, dup := s.identity[k]; dup || k == "" {
+				return fmt.Errorf("bad checkpoint header field %q", k)
+			}
+			s.identity[k] = v
 		}
 	}
 	if ok != [3]bool{true, true, true} {
@@ -250,21 +275,23 @@ type CheckpointOptions struct {
 	NoSync bool // skip fsync; for tests only
 }
 
-// CreateCheckpoint locks path and starts a new checkpoint there for a run over
-// an input with hex SHA-256 sha, replacing any older one. It returns a
-// *LockedError if another run holds the lock.
-func CreateCheckpoint(path, sha, runID string, opts CheckpointOptions) (*Checkpoint, error) {
-	for _, f := range []string{sha, runID} {
-		if f == "" || strings.ContainsFunc(f, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-			return nil, fmt.Errorf("create checkpoint: bad header field %q", f)
-		}
+// CreateCheckpoint locks path and starts a new checkpoint there for the run
+// id, replacing any older one. It returns a *LockedError if another run
+// holds the lock.
+func CreateCheckpoint(path string, id RunIdentity, runID string, opts CheckpointOptions) (*Checkpoint, error) {
+	if runID == "" || !validHeaderValue(runID) {
+		return nil, fmt.Errorf("create checkpoint: bad run id %q", runID)
+	}
+	fields, err := id.headerFields()
+	if err != nil {
+		return nil, fmt.Errorf("create checkpoint: %w", err)
 	}
 	lock, err := Lock(path)
 	if err != nil {
 		return nil, fmt.Errorf("create checkpoint: %w", err)
 	}
-	header := fmt.Sprintf("%s 1 sha256=%s run=%s started=%s", checkpointMagic, sha, runID,
-		time.Now().UTC().Format(time.RFC3339))
+	header := fmt.Sprintf("%s 2 run=%s started=%s %s", checkpointMagic, runID,
+		time.Now().UTC().Format(time.RFC3339), strings.Join(fields, " "))
 	err = WriteFileAtomic(path, func(w io.Writer) error {
 		_, err := w.Write(appendLine(nil, []byte(header)))
 		return err

@@ -16,6 +16,11 @@ import (
 
 var noSync = CheckpointOptions{NoSync: true}
 
+// testIdentity is a run identity over the input with hex SHA-256 sha.
+func testIdentity(sha string) RunIdentity {
+	return RunIdentity{InputSHA256: sha, Command: "run", Customer: "C0test", Backend: "test:127.0.0.1:8086", EmailColumn: 1}
+}
+
 func record(t *testing.T, c *Checkpoint, results ...batch.Result) {
 	t.Helper()
 	for _, r := range results {
@@ -43,11 +48,11 @@ func TestCheckpointRunAndResume(t *testing.T) {
 		t.Fatalf("LoadCheckpoint of a missing file = %v, %v, want nil, nil", s, err)
 	}
 	sha := strings.Repeat("ab", 32)
-	c, err := CreateCheckpoint(path, sha, "run-1", noSync)
+	c, err := CreateCheckpoint(path, testIdentity(sha), "run-1", noSync)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := CreateCheckpoint(path, sha, "run-2", noSync); !IsLocked(err) {
+	if _, err := CreateCheckpoint(path, testIdentity(sha), "run-2", noSync); !IsLocked(err) {
 		t.Fatalf("second CreateCheckpoint: %v, want a lock error", err)
 	}
 	odd := "line one\nline \"two\"\t\x00 ünï \xff"
@@ -131,11 +136,11 @@ func TestCheckpointRunAndResume(t *testing.T) {
 func TestCheckpointRejects(t *testing.T) {
 	dir := t.TempDir()
 	for _, args := range [][2]string{{"", "r"}, {"abc", ""}, {"abc", "run 1"}, {"a\nb", "r"}} {
-		if _, err := CreateCheckpoint(filepath.Join(dir, "c"), args[0], args[1], noSync); err == nil {
+		if _, err := CreateCheckpoint(filepath.Join(dir, "c"), testIdentity(args[0]), args[1], noSync); err == nil {
 			t.Errorf("CreateCheckpoint(%q, %q) succeeded", args[0], args[1])
 		}
 	}
-	c, err := CreateCheckpoint(filepath.Join(dir, "c"), "abc", "r", noSync)
+	c, err := CreateCheckpoint(filepath.Join(dir, "c"), testIdentity("abc"), "r", noSync)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +161,7 @@ func TestCheckpointRejects(t *testing.T) {
 
 func TestCheckpointResumeChanged(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c")
-	c, err := CreateCheckpoint(path, "abc", "r", noSync)
+	c, err := CreateCheckpoint(path, testIdentity("abc"), "r", noSync)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +190,7 @@ func TestCheckpointResumeChanged(t *testing.T) {
 func TestCheckpointTornTail(t *testing.T) {
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
-	c, err := CreateCheckpoint(src, "abc", "r", noSync)
+	c, err := CreateCheckpoint(src, testIdentity("abc"), "r", noSync)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +245,8 @@ func TestCheckpointCorrupt(t *testing.T) {
 		{"torn header only", header[:20], "no header"},
 		{"flipped byte", header + strings.Replace(row, "sent", "sena", 1), "line 2 (byte offset 80): checksum mismatch"},
 		{"not a checkpoint", line("hello"), "line 1 (byte offset 0): not a checkpoint file"},
-		{"version 2", line("invitebatch-checkpoint 2 sha256=abc run=r started=2026-11-22T03:00:00Z"), `unsupported checkpoint version "2"`},
+		{"version 3", line("invitebatch-checkpoint 3 sha256=abc run=r started=2026-11-22T03:00:00Z"), `unsupported checkpoint version "3"`},
+		{"field twice", line("invitebatch-checkpoint 2 sha256=abc run=r started=2026-11-22T03:00:00Z customer=a customer=b"), `bad checkpoint header field "customer"`},
 		{"no run id", line("invitebatch-checkpoint 1 sha256=abc started=2026-11-22T03:00:00Z"), "incomplete checkpoint header"},
 		{"bad start", line("invitebatch-checkpoint 1 sha256=abc run=r started=yesterday"), "bad checkpoint start time"},
 		{"header twice", header + header, "line 2 (byte offset 80): unknown checkpoint record"},

@@ -28,6 +28,7 @@ type apiFlags struct {
 	qps                     float64
 	emulatorHost            string // CLOUDIDENTITY_EMULATOR_HOST
 	endpointID              string // names the endpoint in the default ledger's name
+	backend                 client.Backend
 }
 
 func (a *apiFlags) register(fs *flag.FlagSet, getenv func(string) string) {
@@ -76,8 +77,16 @@ func (a *apiFlags) checkWith(cmd string, e env, builtin bool) error {
 		return usagef("%s: the emulator takes no credentials; drop --credentials, --impersonate-* and --quota-project", cmd)
 	}
 	var err error
-	a.endpointID, err = ledgerKey(builtin, a.emulatorHost, a.endpoint)
-	return err
+	if a.endpointID, err = ledgerKey(builtin, a.emulatorHost, a.endpoint); err != nil {
+		return err
+	}
+	a.backend = client.BuiltinEmulator
+	if !builtin {
+		if a.backend, err = client.BackendOf(a.config()); err != nil {
+			return usagef("%s: %v", cmd, err)
+		}
+	}
+	return nil
 }
 
 // config is the client configuration the flags say.

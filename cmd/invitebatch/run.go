@@ -229,10 +229,11 @@ func (o *runOptions) run(e env) (code int, err error) {
 	}
 	defer cleanup()
 	inOpts := input.Options{EmailColumn: o.emailColumn}
-	sha, records, err := scanInput(path, inOpts)
+	scan, err := scanInput(path, inOpts)
 	if err != nil {
 		return exitUsage, err
 	}
+	records := scan.records
 
 	// The ledger and the checkpoint, locked (exit 4 if another run has them).
 	ledger, err := o.openLedger(records)
@@ -245,7 +246,7 @@ func (o *runOptions) run(e env) (code int, err error) {
 		}
 	}()
 	sum.Ledger = o.ledger
-	table, cp, skip, resumed, err := o.plan(log, sha, runID)
+	table, cp, skip, resumed, err := o.plan(log, o.identity(command, scan), runID)
 	if err != nil {
 		return exitCode(err), err
 	}
@@ -421,35 +422,44 @@ func (o *runOptions) inputFile(e env) (string, func(), error) {
 	return f.Name(), cleanup, nil
 }
 
+// inputScan is what a first read of the input found.
+type inputScan struct {
+	sha      string // hex SHA-256 of the content
+	records  int    // data records
+	emailCol int    // 1-based column of the addresses
+}
+
 // scanInput checks the whole input once, before any API call: the header,
 // the records, the SHA-256 that identifies it for the checkpoint.
-func scanInput(path string, opts input.Options) (sha string, records int, err error) {
+func scanInput(path string, opts input.Options) (inputScan, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", 0, &input.FileError{Reason: fmt.Sprintf("cannot read %s: %v", path, errors.Unwrap(err))}
+		return inputScan{}, &input.FileError{Reason: fmt.Sprintf("cannot read %s: %v", path, errors.Unwrap(err))}
 	}
 	defer f.Close()
 	h := newHasher()
 	rd, err := input.Open(io.TeeReader(f, h), opts)
 	if err != nil {
-		return "", 0, withPath(path, err)
+		return inputScan{}, withPath(path, err)
 	}
+	scan := inputScan{emailCol: rd.EmailIndex() + 1}
 	for {
 		_, err := rd.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return "", 0, withPath(path, err)
+			return inputScan{}, withPath(path, err)
 		}
-		records++
+		scan.records++
 	}
 	// The reader may stop short of the end (a trailing blank line): hash
 	// whatever is left so the digest covers the whole file.
 	if _, err := io.Copy(h, f); err != nil {
-		return "", 0, err
+		return inputScan{}, err
 	}
-	return hex.EncodeToString(h.Sum(nil)), records, nil
+	scan.sha = hex.EncodeToString(h.Sum(nil))
+	return scan, nil
 }
 
 func withPath(path string, err error) error {

@@ -43,12 +43,29 @@ func (o *runOptions) openLedger(rows int) (*reports.Ledger, error) {
 	return l, err
 }
 
+// identity is everything that decides a row's outcome in this run: a
+// checkpoint is resumed only by a run of the same identity (see
+// reports.RunIdentity, which says why the list is what it is). A flag that
+// changes what happens to a row is added here.
+func (o *runOptions) identity(command string, scan inputScan) reports.RunIdentity {
+	return reports.RunIdentity{
+		InputSHA256: scan.sha,
+		Command:     command,
+		Customer:    o.customer,
+		Backend:     o.backend.ID(),
+		EmailColumn: scan.emailCol,
+		Domains:     o.domains,
+		ResendAfter: o.resendAfter,
+		MaxMails:    o.maxMails,
+	}
+}
+
 // plan decides between a new run and a resumed one, as the contract's
 // rerun table says, and opens the checkpoint accordingly. It returns the
 // in-memory outcome table (earlier runs' outcomes included), the open
 // checkpoint (nil for a dry run or stdin without --checkpoint), and the
 // rows the runner must skip.
-func (o *runOptions) plan(log *zap.Logger, sha, runID string) (table *reports.CheckpointState, cp *reports.Checkpoint, skip func(int) bool, resumed bool, err error) {
+func (o *runOptions) plan(log *zap.Logger, id reports.RunIdentity, runID string) (table *reports.CheckpointState, cp *reports.Checkpoint, skip func(int) bool, resumed bool, err error) {
 	if o.dryRun || o.checkpoint == "" {
 		return reports.NewOutcomeTable(), nil, nil, false, nil
 	}
@@ -57,16 +74,23 @@ func (o *runOptions) plan(log *zap.Logger, sha, runID string) (table *reports.Ch
 	if err != nil && !o.fresh {
 		return nil, nil, nil, false, &usageError{msg: fmt.Sprintf("%v\n(the checkpoint is damaged: move it away, or rerun with --fresh to start over; the ledger still prevents second emails)", err)}
 	}
+	var differs []string
+	if state != nil {
+		differs = state.Differences(id)
+	}
 	switch {
 	case state == nil || o.fresh:
 		// A new run.
-	case state.InputSHA256 != sha:
+	case len(differs) > 0:
+		// Another run's checkpoint: its outcomes were decided for another
+		// input, customer, backend or flags (an emulator's "sent" rows were
+		// never emailed), so none of them may be resumed.
 		aside := o.checkpoint + ".old"
 		if err := copyFile(o.checkpoint, aside); err != nil {
 			return nil, nil, nil, false, err
 		}
-		log.Warn("the input changed since the checkpoint was written: starting a new run; the old checkpoint was set aside",
-			zap.String("set_aside", aside))
+		log.Warn("starting a new run: the checkpoint was made by a run that differs; the old checkpoint was set aside",
+			zap.Strings("differs_in", differs), zap.String("set_aside", aside))
 	case !state.Finished || state.HasFailed():
 		// Resumed: the rows without an outcome, and once a run of this
 		// checkpoint has finished, its failed rows too. That is a finished
@@ -85,7 +109,7 @@ func (o *runOptions) plan(log *zap.Logger, sha, runID string) (table *reports.Ch
 			zap.Int("failed", state.Count(batch.Failed)))
 		return state, cp, skip, true, err
 	}
-	cp, err = reports.CreateCheckpoint(o.checkpoint, sha, runID, opts)
+	cp, err = reports.CreateCheckpoint(o.checkpoint, id, runID, opts)
 	return reports.NewOutcomeTable(), cp, nil, false, err
 }
 

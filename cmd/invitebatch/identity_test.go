@@ -1,0 +1,135 @@
+package main
+
+// Regression tests of issue 11, item 1: a checkpoint is resumed only by a
+// run of the same identity (input, customer, backend, email column,
+// --domain, --resend-after, --max-mails, --check-each).
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// noEmulatorHost unsets the world's CLOUDIDENTITY_EMULATOR_HOST, for a run
+// with --emulator (or against another endpoint).
+const noEmulatorHost = "CLOUDIDENTITY_EMULATOR_HOST="
+
+// checkSetAside checks that stderr says, on one line, that a new run
+// starts because of want, and that the old checkpoint was set aside.
+func checkSetAside(t *testing.T, w *world, stderr, want string) {
+	t.Helper()
+	found := false
+	for _, line := range strings.Split(stderr, "\n") {
+		if strings.Contains(line, "new run") && strings.Contains(line, want) && strings.Contains(line, "users.checkpoint.old") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("stderr has no line saying a new run starts because of %q, with the old checkpoint set aside:\n%s", want, stderr)
+	}
+	if _, err := os.Stat(w.path("users.checkpoint.old")); err != nil {
+		t.Errorf("the old checkpoint was not set aside: %v", err)
+	}
+}
+
+// The reproduced case: a run against the built-in emulator stops after two
+// pretend sends; the same file against another backend resumed that
+// checkpoint and reported every row sent, the first two never emailed.
+func TestCheckpointOtherBackendStartsNewRun(t *testing.T) {
+	w := newWorld(t)
+	emails := usersCSV(w, 5)
+	res := w.runEnv([]string{goraceEnv, noEmulatorHost}, "run", "--emulator", "--max-sends", "2", "users.csv")
+	checkRaces(t, res.stderr)
+	if res.code != 3 {
+		t.Fatalf("--emulator --max-sends 2: exit %d, want 3\n%s", res.code, res.stderr)
+	}
+	if n := w.emu.Stats().Sends; n != 0 {
+		t.Fatalf("the built-in emulator's run reached the test emulator (%d sends)", n)
+	}
+	res = w.runR("run", "users.csv")
+	if res.code != 0 {
+		t.Fatalf("run against the other backend: exit %d\n%s", res.code, res.stderr)
+	}
+	checkAllSentOnce(t, w, emails, "")
+	checkSetAside(t, w, res.stderr, "backend")
+}
+
+// A wrong --email-column, corrected: the rerun must email the addresses of
+// the right column, not resume the rows sent to the wrong one.
+func TestCheckpointOtherEmailColumnStartsNewRun(t *testing.T) {
+	w := newWorld(t)
+	var b strings.Builder
+	b.WriteString("email,backup_email\n")
+	var emails []string
+	for i := range 5 {
+		e := "u" + string(rune('0'+i)) + "@example.com"
+		emails = append(emails, e)
+		b.WriteString(e + ",b" + string(rune('0'+i)) + "@example.com\n")
+	}
+	w.write("users.csv", b.String())
+	res := w.runR("run", "--email-column", "backup_email", "--max-sends", "2", "users.csv")
+	if res.code != 3 {
+		t.Fatalf("--email-column backup_email --max-sends 2: exit %d, want 3\n%s", res.code, res.stderr)
+	}
+	res = w.runR("run", "users.csv")
+	if res.code != 0 {
+		t.Fatalf("run with the right column: exit %d\n%s", res.code, res.stderr)
+	}
+	checkAllSentOnce(t, w, emails, "")
+	checkSetAside(t, w, res.stderr, "email column")
+
+	// Naming the column that detection found is the same run: it resumes.
+	res = w.runR("run", "--email-column", "backup_email", "--max-sends", "1", "users.csv")
+	if res.code != 3 {
+		t.Fatalf("--email-column backup_email --max-sends 1: exit %d, want 3\n%s", res.code, res.stderr)
+	}
+	res = w.runR("run", "--email-column", "BACKUP_EMAIL", "--max-sends", "1", "--summary", "sum.json", "users.csv")
+	if res.code != 3 || !w.summary("sum.json").Resumed {
+		t.Errorf("the same column, spelled otherwise: exit %d, resumed %v; want 3, true\n%s", res.code, w.summary("sum.json").Resumed, res.stderr)
+	}
+}
+
+// A changed --domain: rows the first run found outside its domain were
+// recorded invalid; the rerun with another --domain must decide them again.
+func TestCheckpointOtherDomainStartsNewRun(t *testing.T) {
+	w := newWorld(t)
+	w.write("users.csv", "email\na1@example.com\nb1@corp.example\nb2@corp.example\na2@example.com\na3@example.com\n")
+	res := w.runR("run", "--workers", "1", "--domain", "example.com", "--max-sends", "1", "users.csv")
+	if res.code != 3 {
+		t.Fatalf("--domain example.com --max-sends 1: exit %d, want 3\n%s", res.code, res.stderr)
+	}
+	if s := w.checkpoint("users.checkpoint"); recorded(s) < 3 {
+		t.Fatalf("the first run recorded %d rows, want the corp.example rows among them", recorded(s))
+	}
+	res = w.runR("run", "--domain", "example.com,corp.example", "users.csv")
+	if res.code != 0 {
+		t.Fatalf("run with both domains: exit %d\n%s", res.code, res.stderr)
+	}
+	got := outcomeByEmail(w.report("users.report.csv"))
+	for _, e := range []string{"b1@corp.example", "b2@corp.example", "a2@example.com", "a3@example.com"} {
+		if got[e] != "sent" || w.emu.Sends(e) != 1 {
+			t.Errorf("%s: %s, emailed %d times; want sent, once", e, got[e], w.emu.Sends(e))
+		}
+	}
+	if got["a1@example.com"] != "already_invited" || w.emu.Sends("a1@example.com") != 1 {
+		t.Errorf("a1: %s, emailed %d times; want already_invited (the ledger), once", got["a1@example.com"], w.emu.Sends("a1@example.com"))
+	}
+	checkSetAside(t, w, res.stderr, "--domain")
+}
+
+// --max-sends, --max-duration and tuning flags are not part of the
+// identity: after --max-sends N the next run sends the next N.
+func TestCheckpointGuardFlagsResume(t *testing.T) {
+	w := newWorld(t)
+	usersCSV(w, 6)
+	if res := w.runR("run", "--max-sends", "2", "users.csv"); res.code != 3 {
+		t.Fatalf("--max-sends 2: exit %d, want 3\n%s", res.code, res.stderr)
+	}
+	res := w.runR("run", "--max-sends", "3", "--max-duration", "1h", "--qps", "300", "--workers", "3", "--summary", "sum.json", "users.csv")
+	if res.code != 3 || !w.summary("sum.json").Resumed || w.emu.Stats().Sends != 5 {
+		t.Errorf("second run: exit %d, resumed %v, sends %d; want 3, true, 5\n%s", res.code, w.summary("sum.json").Resumed, w.emu.Stats().Sends, res.stderr)
+	}
+	if _, err := os.Stat(w.path("users.checkpoint.old")); err == nil {
+		t.Errorf("a run differing only in guard and tuning flags set the checkpoint aside")
+	}
+}
