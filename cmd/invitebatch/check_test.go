@@ -124,7 +124,7 @@ func TestCheckAgreesWithRunDryRun(t *testing.T) {
 			}
 			wantInvalid := map[int]string{}
 			wantDup := map[int]bool{}
-			for _, r := range w.report("users.report.csv") {
+			for _, r := range w.report("users.dryrun.report.csv") {
 				row, _ := strconv.Atoi(r["row"])
 				switch r["outcome"] {
 				case "invalid":

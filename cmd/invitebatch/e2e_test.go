@@ -391,7 +391,7 @@ func TestE2EDryRun(t *testing.T) {
 	if res.code != 0 {
 		t.Fatalf("exit = %d\n%s", res.code, res.stderr)
 	}
-	got := outcomeByEmail(w.report("users.report.csv"))
+	got := outcomeByEmail(w.report("users.dryrun.report.csv"))
 	if got["new@example.com"] != "would_send" || got["inv@example.com"] != "already_invited" {
 		t.Errorf("outcomes = %v", got)
 	}
@@ -413,7 +413,7 @@ func TestE2EDryRun(t *testing.T) {
 	}
 	before, _ := os.ReadFile(w.path("l.ledger"))
 	w.run("run", "--dry-run", "--ledger", "l.ledger", "users.csv")
-	got = outcomeByEmail(w.report("users.report.csv"))
+	got = outcomeByEmail(w.report("users.dryrun.report.csv"))
 	if got["new@example.com"] != "already_invited" || got["fresh@example.com"] != "already_invited" {
 		t.Errorf("dry run after a run: %v, want already_invited for both", got)
 	}

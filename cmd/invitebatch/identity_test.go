@@ -133,3 +133,73 @@ func TestCheckpointGuardFlagsResume(t *testing.T) {
 		t.Errorf("a run differing only in guard and tuning flags set the checkpoint aside")
 	}
 }
+
+// Issue 11, item 10: a dry run writes no checkpoint and never overwrites a
+// real run's report.
+func TestDryRunKeepsTheRealReport(t *testing.T) {
+	w := newWorld(t)
+	usersCSV(w, 4)
+	if res := w.runR("run", "--max-sends", "2", "users.csv"); res.code != 3 {
+		t.Fatalf("--max-sends 2: exit %d, want 3\n%s", res.code, res.stderr)
+	}
+	report, _ := os.ReadFile(w.path("users.report.csv"))
+	cp, _ := os.ReadFile(w.path("users.checkpoint"))
+	res := w.runR("run", "--dry-run", "users.csv")
+	if res.code != 0 {
+		t.Fatalf("--dry-run: exit %d\n%s", res.code, res.stderr)
+	}
+	if b, _ := os.ReadFile(w.path("users.report.csv")); string(b) != string(report) {
+		t.Errorf("the dry run overwrote the real run's report")
+	}
+	if b, _ := os.ReadFile(w.path("users.checkpoint")); string(b) != string(cp) {
+		t.Errorf("the dry run changed the checkpoint")
+	}
+	got := outcomeByEmail(w.report("users.dryrun.report.csv"))
+	if got["u000@example.com"] != "already_invited" || got["u003@example.com"] != "would_send" {
+		t.Errorf("dry run report: %v", got)
+	}
+	// Naming the real report explicitly is refused, before any call.
+	calls := arrivals(w.emu)
+	res = w.runR("run", "--dry-run", "--report", "users.report.csv", "users.csv")
+	if res.code != 2 || !strings.Contains(res.stderr, "users.report.csv") || arrivals(w.emu) != calls {
+		t.Errorf("--dry-run --report users.report.csv: exit %d, %d calls; want 2, none\n%s", res.code, arrivals(w.emu)-calls, res.stderr)
+	}
+	if b, _ := os.ReadFile(w.path("users.report.csv")); string(b) != string(report) {
+		t.Errorf("the dry run overwrote the real run's report")
+	}
+	// The real run resumes its checkpoint as if the dry run never happened.
+	if res := w.runR("run", "--summary", "sum.json", "users.csv"); res.code != 0 || !w.summary("sum.json").Resumed {
+		t.Errorf("the real run after the dry run: exit %d, resumed %v; want 0, true\n%s", res.code, w.summary("sum.json").Resumed, res.stderr)
+	}
+	if _, err := os.Stat(w.path("users.dryrun.checkpoint")); err == nil {
+		t.Errorf("the dry run wrote a checkpoint")
+	}
+}
+
+// Issue 11, item 10: users.csv and users.tsv must not share one checkpoint
+// and report.
+func TestCSVAndTSVDoNotShareFiles(t *testing.T) {
+	w := newWorld(t)
+	w.write("users.csv", "email\na@example.com\nb@example.com\n")
+	w.write("users.tsv", "email\tname\nc@example.com\tC\n")
+	if res := w.runR("run", "users.csv"); res.code != 0 {
+		t.Fatalf("users.csv: exit %d\n%s", res.code, res.stderr)
+	}
+	if res := w.runR("run", "users.tsv"); res.code != 0 {
+		t.Fatalf("users.tsv: exit %d\n%s", res.code, res.stderr)
+	}
+	if got := outcomeByEmail(w.report("users.report.csv")); len(got) != 2 || got["a@example.com"] != "sent" {
+		t.Errorf("users.report.csv: %v, want users.csv's two rows", got)
+	}
+	if got := outcomeByEmail(w.report("users.tsv.report.csv")); len(got) != 1 || got["c@example.com"] != "sent" {
+		t.Errorf("users.tsv.report.csv: %v, want users.tsv's row", got)
+	}
+	for _, f := range []string{"users.checkpoint", "users.tsv.checkpoint"} {
+		if s := w.checkpoint(f); s == nil || !s.Finished {
+			t.Errorf("%s: %+v, want a finished checkpoint", f, s)
+		}
+	}
+	if _, err := os.Stat(w.path("users.checkpoint.old")); err == nil {
+		t.Errorf("a run of users.tsv set users.csv's checkpoint aside")
+	}
+}

@@ -19,7 +19,7 @@ func TestE2ECancelThenRun(t *testing.T) {
 	if res.code != 1 {
 		t.Fatalf("cancel --dry-run exit = %d\n%s", res.code, res.stderr)
 	}
-	got := outcomeByEmail(w.report("users.cancel.report.csv"))
+	got := outcomeByEmail(w.report("users.cancel.dryrun.report.csv"))
 	if got["inv@example.com"] != "would_cancel" || got["nys@example.com"] != "not_invited" || got["bad/x@example.com"] != "invalid" {
 		t.Errorf("dry-run outcomes = %v", got)
 	}

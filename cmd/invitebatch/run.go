@@ -77,7 +77,7 @@ func newRunFlags(name string, o *runOptions, getenv func(string) string) *flag.F
 	fs.IntVar(&o.workers, "workers", defaultWorkers, "rows processed concurrently")
 	fs.BoolVar(&o.adaptive, "adaptive", true, "lower the rate when the server answers 429, and raise it back")
 	fs.StringVar(&o.lookup, "lookup", "auto", "how invitation states are read: auto, list or get")
-	fs.StringVar(&o.report, "report", "", "report `file` (default: FILE.report.csv beside FILE.csv)")
+	fs.StringVar(&o.report, "report", "", "report `file` (default: FILE.report.csv beside FILE.csv; FILE.dryrun.report.csv for --dry-run)")
 	fs.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint `file` (default: FILE.checkpoint beside FILE.csv)")
 	fs.StringVar(&o.ledger, "ledger", "", "ledger `file` (default: per customer in $XDG_STATE_HOME/invitebatch/)")
 	fs.StringVar(&o.summary, "summary", "", "write the summary as JSON to `file` (- for stdout)")
@@ -154,18 +154,40 @@ func parseRunFlags(e env, name string, args []string) (*runOptions, error) {
 		return nil, usagef("run: reading stdin needs --report PATH")
 	}
 	// A cancel run has files of its own: it must not resume, or be
-	// mistaken for, the invite run over the same input.
+	// mistaken for, the invite run over the same input. A dry run writes
+	// no checkpoint, and a report of its own.
 	prefix := ""
 	if o.cancel {
 		prefix = ".cancel"
 	}
-	if o.report == "" {
-		o.report = sibling(o.file, prefix+".report.csv")
+	realReport := ""
+	if o.file != "-" {
+		realReport = sibling(o.file, prefix+".report.csv")
 	}
-	if o.checkpoint == "" && o.file != "-" {
+	switch {
+	case o.report == "" && o.dryRun:
+		o.report = sibling(o.file, prefix+".dryrun.report.csv")
+	case o.report == "":
+		o.report = realReport
+	case o.dryRun && realReport != "" && sameFile(o.report, realReport):
+		return nil, usagef("run: --dry-run --report %s: that is the real run's report; a dry run never overwrites it (its default is %s)",
+			o.report, sibling(o.file, prefix+".dryrun.report.csv"))
+	}
+	if o.checkpoint == "" && o.file != "-" && !o.dryRun {
 		o.checkpoint = sibling(o.file, prefix+".checkpoint")
 	}
 	return o, nil
+}
+
+// sameFile reports whether a and b name one file: the same path, or one
+// file reached by two (a link, another spelling).
+func sameFile(a, b string) bool {
+	if filepath.Clean(a) == filepath.Clean(b) {
+		return true
+	}
+	fa, errA := os.Stat(a)
+	fb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(fa, fb)
 }
 
 // ledgerKey names the endpoint in the default ledger's file name, so that
@@ -187,9 +209,16 @@ func ledgerKey(builtin bool, emulatorHost, endpoint string) (string, error) {
 	return "", nil
 }
 
-// sibling returns users.<suffix> for users.csv, in the same directory.
+// sibling returns the name of a file that belongs to the input file, in its
+// directory: users<suffix> for users.csv (users.checkpoint,
+// users.report.csv), and the whole name then suffix for any other name
+// (users.tsv.checkpoint), so that users.csv and users.tsv never share a
+// checkpoint or a report.
 func sibling(file, suffix string) string {
-	return strings.TrimSuffix(file, filepath.Ext(file)) + suffix
+	if base, ok := strings.CutSuffix(file, ".csv"); ok {
+		return base + suffix
+	}
+	return file + suffix
 }
 
 func runCommand(e env, name string, args []string) (int, error) {
