@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -250,18 +249,14 @@ func (o *runOptions) run(e env) (code int, err error) {
 	sum := &reports.Summary{Schema: reports.SummarySchema, RunID: runID, Version: toolVersion(), Command: command,
 		Customer: o.customer, API: o.api, DryRun: o.dryRun, Input: o.file, Report: o.report, Started: start}
 
-	// The input: a seekable file (stdin is spooled to one), checked whole
-	// before anything else happens.
-	path, cleanup, err := o.inputFile(e)
-	if err != nil {
-		return exitUsage, err
-	}
-	defer cleanup()
+	// The input, read once: checked whole before anything else happens,
+	// into a private copy that the run and the report then read.
 	inOpts := input.Options{EmailColumn: o.emailColumn}
-	scan, err := scanInput(path, inOpts)
+	in, scan, err := o.openInput(e, inOpts)
 	if err != nil {
 		return exitUsage, err
 	}
+	defer in.Close()
 	records := scan.records
 
 	// The ledger and the checkpoint, locked (exit 4 if another run has them).
@@ -309,12 +304,7 @@ func (o *runOptions) run(e env) (code int, err error) {
 	log.Info("run starting", zap.String("input", o.file), zap.Int("rows", records), zap.Bool("resumed", resumed),
 		zap.Bool("dry_run", o.dryRun), zap.String("principal", sum.Principal), zap.Float64("qps", o.qps))
 
-	in, err := os.Open(path)
-	if err != nil {
-		return exitUsage, err
-	}
-	defer in.Close()
-	src, err := input.Open(in, inOpts)
+	src, err := in.records(inOpts)
 	if err != nil {
 		return exitUsage, err
 	}
@@ -380,7 +370,7 @@ func (o *runOptions) run(e env) (code int, err error) {
 	// finished checkpoint, only when every row has its outcome and the
 	// report is written (a finished checkpoint makes the next run a new
 	// one, so a lost report could not be made again).
-	if err := writeReport(o.report, path, inOpts, runID, table.Outcome); err != nil && runErr == nil {
+	if err := in.writeReport(o.report, inOpts, runID, table.Outcome); err != nil && runErr == nil {
 		runErr = err
 	}
 	if runErr == nil && !stats.Stopped && cp != nil {
@@ -422,92 +412,6 @@ func (o *runOptions) run(e env) (code int, err error) {
 		return code, runErr
 	}
 	return code, nil
-}
-
-// inputFile returns the path of the input, spooling stdin to a private
-// temporary file: the run reads its input twice (a check, then the run)
-// and the report reads it again.
-func (o *runOptions) inputFile(e env) (string, func(), error) {
-	if o.file != "-" {
-		if _, err := os.Stat(o.file); err != nil {
-			return "", nil, &input.FileError{Reason: fmt.Sprintf("cannot read %s: %v", o.file, errors.Unwrap(err))}
-		}
-		return o.file, func() {}, nil
-	}
-	f, err := os.CreateTemp(filepath.Dir(o.report), ".invitebatch-stdin-*.csv")
-	if err != nil {
-		return "", nil, err
-	}
-	cleanup := func() { _ = os.Remove(f.Name()) }
-	if _, err := io.Copy(f, e.stdin); err != nil {
-		f.Close()
-		cleanup()
-		return "", nil, fmt.Errorf("read stdin: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		cleanup()
-		return "", nil, err
-	}
-	return f.Name(), cleanup, nil
-}
-
-// inputScan is what a first read of the input found.
-type inputScan struct {
-	sha      string // hex SHA-256 of the content
-	records  int    // data records
-	emailCol int    // 1-based column of the addresses
-}
-
-// scanInput checks the whole input once, before any API call: the header,
-// the records, the SHA-256 that identifies it for the checkpoint.
-func scanInput(path string, opts input.Options) (inputScan, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return inputScan{}, &input.FileError{Reason: fmt.Sprintf("cannot read %s: %v", path, errors.Unwrap(err))}
-	}
-	defer f.Close()
-	h := newHasher()
-	rd, err := input.Open(io.TeeReader(f, h), opts)
-	if err != nil {
-		return inputScan{}, withPath(path, err)
-	}
-	scan := inputScan{emailCol: rd.EmailIndex() + 1}
-	for {
-		_, err := rd.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return inputScan{}, withPath(path, err)
-		}
-		scan.records++
-	}
-	// The reader may stop short of the end (a trailing blank line): hash
-	// whatever is left so the digest covers the whole file.
-	if _, err := io.Copy(h, f); err != nil {
-		return inputScan{}, err
-	}
-	scan.sha = hex.EncodeToString(h.Sum(nil))
-	return scan, nil
-}
-
-func withPath(path string, err error) error {
-	var fe *input.FileError
-	if errors.As(err, &fe) {
-		return &input.FileError{Reason: path + ": " + fe.Reason}
-	}
-	return fmt.Errorf("%s: %w", path, err)
-}
-
-// writeReport writes the report from a fresh read of the input.
-func writeReport(report, path string, opts input.Options, runID string, outcome reports.OutcomeFunc) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, _, err = reports.WriteReport(report, f, opts, runID, outcome)
-	return err
 }
 
 // newRunID returns a sortable, unique id: the start time and 4 random bytes.
