@@ -89,7 +89,7 @@ func (o *dashboardOptions) run(e env) (int, error) {
 		if err := b.AddInputFile(f, input.Options{EmailColumn: o.emailColumn}, o.groupBy); err != nil {
 			return exitUsage, fmt.Errorf("dashboard: %w", err)
 		}
-		if err := b.AddReportFile(sibling(f, ".report.csv")); err != nil {
+		if err := b.AddReportFile(inputSibling(f, ".report.csv")); err != nil {
 			return exitUsage, fmt.Errorf("dashboard: %w", err)
 		}
 	}

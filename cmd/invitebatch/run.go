@@ -161,19 +161,19 @@ func parseRunFlags(e env, name string, args []string) (*runOptions, error) {
 	}
 	realReport := ""
 	if o.file != "-" {
-		realReport = sibling(o.file, prefix+".report.csv")
+		realReport = inputSibling(o.file, prefix+".report.csv")
 	}
 	switch {
 	case o.report == "" && o.dryRun:
-		o.report = sibling(o.file, prefix+".dryrun.report.csv")
+		o.report = inputSibling(o.file, prefix+".dryrun.report.csv")
 	case o.report == "":
 		o.report = realReport
 	case o.dryRun && realReport != "" && sameFile(o.report, realReport):
 		return nil, usagef("run: --dry-run --report %s: that is the real run's report; a dry run never overwrites it (its default is %s)",
-			o.report, sibling(o.file, prefix+".dryrun.report.csv"))
+			o.report, inputSibling(o.file, prefix+".dryrun.report.csv"))
 	}
 	if o.checkpoint == "" && o.file != "-" && !o.dryRun {
-		o.checkpoint = sibling(o.file, prefix+".checkpoint")
+		o.checkpoint = inputSibling(o.file, prefix+".checkpoint")
 	}
 	return o, nil
 }
@@ -208,12 +208,18 @@ func ledgerKey(builtin bool, emulatorHost, endpoint string) (string, error) {
 	return "", nil
 }
 
-// sibling returns the name of a file that belongs to the input file, in its
-// directory: users<suffix> for users.csv (users.checkpoint,
+// sibling returns file's name without its extension, then suffix, in its
+// directory: migration.pending.csv for migration.html.
+func sibling(file, suffix string) string {
+	return strings.TrimSuffix(file, filepath.Ext(file)) + suffix
+}
+
+// inputSibling returns the name of a file that belongs to the input file,
+// in its directory: users<suffix> for users.csv (users.checkpoint,
 // users.report.csv), and the whole name then suffix for any other name
 // (users.tsv.checkpoint), so that users.csv and users.tsv never share a
 // checkpoint or a report.
-func sibling(file, suffix string) string {
+func inputSibling(file, suffix string) string {
 	if base, ok := strings.CutSuffix(file, ".csv"); ok {
 		return base + suffix
 	}
