@@ -113,3 +113,38 @@ func TestE2ECheckEach(t *testing.T) {
 		t.Errorf("summary check_each=%v calls/sent=%v, want true, 2", s.CheckEach, s.CallsPerRow["sent"])
 	}
 }
+
+// #13: a small CSV against a customer with many more listed accounts: auto
+// stops paging at its budget (a page per 10 rows), answers the rows the
+// pages read, reads the others one by one, and says so in the summary.
+func TestE2EAutoAbandonsLongList(t *testing.T) {
+	w := newWorld(t)
+	for i := range 2000 { // 10 pages of 200
+		w.emu.Seed(fmt.Sprintf("m%04d@example.com", i), emulator.KindUnmanaged)
+	}
+	var b strings.Builder
+	b.WriteString("email\n")
+	for i := range 20 { // spread over the list: m0000, m0100, ...
+		fmt.Fprintf(&b, "m%04d@example.com\n", i*100)
+	}
+	w.write("users.csv", b.String())
+	res := w.run("run", "--qps", "1000", "--summary", "sum.json", "users.csv")
+	if res.code != 0 {
+		t.Fatalf("exit = %d\n%s", res.code, res.stderr)
+	}
+	st := w.emu.Stats()
+	if got := st.Total(emulator.MethodList); got != 2 {
+		t.Errorf("list pages = %d, want 2 (the budget for 20 rows)", got)
+	}
+	// m0000..m0300 are in the two pages read (400 addresses): no get.
+	if got := st.Total(emulator.MethodGet); got != 16 {
+		t.Errorf("gets = %d, want 16 (the rows past the pages read)", got)
+	}
+	if st.Sends != 20 || st.Total(emulator.MethodIsInvitable) != 0 {
+		t.Errorf("sends %d, isInvitableUser %d; want 20, 0", st.Sends, st.Total(emulator.MethodIsInvitable))
+	}
+	s := w.summary("sum.json")
+	if s.Lookup != "get" || !strings.Contains(s.LookupReason, "had not ended after 2 page(s)") {
+		t.Errorf("summary lookup = %q (%q), want get and why", s.Lookup, s.LookupReason)
+	}
+}
