@@ -148,3 +148,25 @@ func TestE2EAutoAbandonsLongList(t *testing.T) {
 		t.Errorf("summary lookup = %q (%q), want get and why", s.Lookup, s.LookupReason)
 	}
 }
+
+// #13 and the contract's rerun table: --check-each is part of the
+// checkpoint's identity. A run stopped without it, rerun with it, starts a
+// new run (every row then checked before its send), and says why.
+func TestCheckpointOtherCheckEachStartsNewRun(t *testing.T) {
+	w := newWorld(t)
+	usersCSV(w, 5)
+	if res := w.runR("run", "--max-sends", "2", "users.csv"); res.code != 3 {
+		t.Fatalf("--max-sends 2: exit %d, want 3\n%s", res.code, res.stderr)
+	}
+	res := w.runR("run", "--check-each", "--summary", "sum.json", "users.csv")
+	if res.code != 0 {
+		t.Fatalf("rerun with --check-each: exit %d\n%s", res.code, res.stderr)
+	}
+	if s := w.summary("sum.json"); s.Resumed || !s.CheckEach {
+		t.Errorf("rerun resumed=%v check_each=%v, want a new run with --check-each", s.Resumed, s.CheckEach)
+	}
+	checkSetAside(t, w, res.stderr, "--check-each")
+	if st := w.emu.Stats(); st.Sends != 5 || st.DuplicateSends != 0 {
+		t.Errorf("sends %d, duplicates %d; want 5, 0", st.Sends, st.DuplicateSends)
+	}
+}

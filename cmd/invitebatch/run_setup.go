@@ -57,6 +57,7 @@ func (o *runOptions) identity(command string, scan inputScan) reports.RunIdentit
 		Domains:     o.domains,
 		ResendAfter: o.resendAfter,
 		MaxMails:    o.maxMails,
+		CheckEach:   o.checkEach,
 	}
 }
 
