@@ -50,6 +50,16 @@ type API interface {
 	List(ctx context.Context, states []State, fn func([]Invitation) error) error
 }
 
+// Readier is implemented by an API whose requests need something at hand
+// before they can leave: an access token. Ready returns once the next
+// request can leave, fetching what it needs, or an *APIError saying why it
+// cannot. The pipeline calls it after the rate limiter's slot is taken and
+// before it records a send's intent, so that an intent is written only for
+// a request that can leave.
+type Readier interface {
+	Ready(ctx context.Context) error
+}
+
 // Kind classifies an API failure by what the caller should do about it.
 type Kind int
 
@@ -108,6 +118,10 @@ type APIError struct {
 	// taken effect although no success came back (a timeout, a reset after
 	// the request was written, a 5xx). Only meaningful for Send and Cancel.
 	Ambiguous bool
+	// NotSent is set when the request certainly never reached the server:
+	// it failed before a connection was obtained (a dial or TLS error, no
+	// access token, the context ended first). Such a send had no effect.
+	NotSent bool
 	// Msg is a human-readable description, safe to log and to put in a
 	// report: it never holds credentials.
 	Msg string

@@ -40,12 +40,26 @@ type Caller struct {
 // after a retryable failure whether the attempt still moved forward (a
 // list that got new pages): such a failure does not use up the attempts.
 func (c *Caller) Do(ctx context.Context, method string, fn func(context.Context) error, progress func() bool) error {
+	return c.do(ctx, method, nil, fn, progress)
+}
+
+// do is Do with ready, if not nil, called before every attempt once the
+// pacer's slot is taken: a send makes sure of its credential there and
+// records its intent, so that a request waiting for the limiter when the run
+// stops leaves nothing behind. An error of ready counts as the attempt's.
+func (c *Caller) do(ctx context.Context, method string, ready, fn func(context.Context) error, progress func() bool) error {
 	refreshed := false
 	for attempt := 1; ; attempt++ {
 		if err := c.Pacer.Wait(ctx); err != nil {
 			return err
 		}
-		err := fn(ctx)
+		var err error
+		if ready != nil {
+			err = ready(ctx)
+		}
+		if err == nil {
+			err = fn(ctx)
+		}
 		if err == nil {
 			c.observe(method, 200, attempt > 1)
 			c.Pacer.Succeeded()
@@ -105,7 +119,12 @@ func (c *Caller) observe(method string, code int, retry bool) {
 
 // call is Do for one row: it counts the row's requests in t.
 func (r *Runner) call(ctx context.Context, t *tally, method string, fn func(context.Context) error) error {
-	return r.caller.Do(ctx, method, func(ctx context.Context) error {
+	return r.callReady(ctx, t, method, nil, fn)
+}
+
+// callReady is call with a ready step before each attempt (see Caller.do).
+func (r *Runner) callReady(ctx context.Context, t *tally, method string, ready, fn func(context.Context) error) error {
+	return r.caller.do(ctx, method, ready, func(ctx context.Context) error {
 		t.calls++
 		return fn(ctx)
 	}, nil)
@@ -127,4 +146,5 @@ func sleep(ctx context.Context, d time.Duration) error {
 type tally struct {
 	calls   int
 	durable func(context.Context) error // waits for the row's ledger result; nil without one
+	later   *settleLater                // with errSettleLater: what the row waits for
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -19,7 +20,12 @@ func (r *Runner) decideCancel(ctx context.Context, t *tally, email string) (Outc
 	if err != nil {
 		return r.rowError(err)
 	}
-	if inv.State != StateInvited {
+	// An address this tool sent to (or may have) that the API does not show
+	// (too new to be listed) is cancelled all the same: the person may hold
+	// a live invitation. So is one whose earlier cancel was interrupted
+	// while it was not visible.
+	unseen := inv.State == StateNone && r.sentOrMaybe(prior.Status)
+	if inv.State != StateInvited && !unseen {
 		if prior.Status == LedgerCancelIntent && !r.DryRun {
 			// An interrupted cancel that went through: record it.
 			return Cancelled, "confirmed by the invitation's state after an interrupted cancel", r.settleLedger(t, email, LedgerCancelled)
@@ -27,15 +33,28 @@ func (r *Runner) decideCancel(ctx context.Context, t *tally, email string) (Outc
 		return NotInvited, "invitation is " + string(inv.State), nil
 	}
 	if r.DryRun {
+		if unseen {
+			return WouldCancel, "not visible yet; the ledger records a send on " + prior.Time.UTC().Format(time.RFC3339), nil
+		}
 		return WouldCancel, "", nil
 	}
-	if r.Ledger != nil {
-		if err := r.Ledger.Intend(ctx, email, LedgerCancelIntent); err != nil {
-			return OutcomeNone, "", fmt.Errorf("ledger: %w", err)
+	// The intent is written once the limiter's slot and a credential are at
+	// hand, as for a send.
+	ready := func(ctx context.Context) error {
+		if rd, ok := r.API.(Readier); ok {
+			if err := rd.Ready(ctx); err != nil {
+				return err
+			}
 		}
+		if r.Ledger != nil {
+			if err := r.Ledger.Intend(ctx, email, LedgerCancelIntent); err != nil {
+				return fmt.Errorf("ledger: %w", err)
+			}
+		}
+		return nil
 	}
 	for try := 1; ; try++ {
-		err := r.call(ctx, t, MethodCancel, func(ctx context.Context) error { return r.API.Cancel(ctx, email) })
+		err := r.callReady(ctx, t, MethodCancel, ready, func(ctx context.Context) error { return r.API.Cancel(ctx, email) })
 		if err == nil {
 			r.Log.Debug("invitation cancelled", zap.String("email", email))
 			return Cancelled, "", r.settleLedger(t, email, LedgerCancelled)
@@ -45,7 +64,19 @@ func (r *Runner) decideCancel(ctx context.Context, t *tally, email string) (Outc
 			return OutcomeNone, "", err // the intent stays: a rerun settles it
 		}
 		switch {
-		case ae.Ambiguous && try < maxAmbiguous:
+		case unseen && ae.Kind == KindNotFound:
+			// Not visible to cancel either: a rerun retries.
+			return Failed, "this tool sent it on " + prior.Time.UTC().Format(time.RFC3339) +
+					" (ledger: " + ledgerWord(prior.Status) + "); the invitation is not visible yet, run cancel again later",
+				r.restoreLedger(t, email, prior)
+		case ae.Ambiguous && unseen:
+			// It may have gone through, and the state cannot tell: the
+			// intent stays, and a rerun of cancel tries again.
+			return Failed, "cancel of an invitation not visible yet failed ambiguously: " + ae.Msg + "; run cancel again later", nil
+		case unseen && prior.Status == LedgerCancelIntent && ae.Kind == KindPrecondition:
+			// Not INVITED any more: the interrupted cancel went through.
+			return Cancelled, "confirmed by the refusal of a second cancel after an interrupted one", r.settleLedger(t, email, LedgerCancelled)
+		case ae.Ambiguous && try < maxAmbiguousCancels:
 			// Cancelling twice is harmless (the second is refused), but read
 			// the state back so the outcome says what happened.
 			now, err := r.state(ctx, t, email, true)
@@ -67,6 +98,35 @@ func (r *Runner) decideCancel(ctx context.Context, t *tally, email string) (Outc
 	}
 }
 
+// maxAmbiguousCancels bounds how often one row cancels again after a cancel
+// that failed ambiguously (cancelling twice is harmless).
+const maxAmbiguousCancels = 3
+
+// sentOrMaybe reports whether the ledger status says this tool sent to the
+// address, may have, or started to cancel it.
+func (r *Runner) sentOrMaybe(s LedgerStatus) bool {
+	switch s {
+	case LedgerSent, LedgerSendIntent, LedgerResendIntent, LedgerUnconfirmed, LedgerCancelIntent:
+		return true
+	}
+	return false
+}
+
+// ledgerWord names a ledger status in a reason.
+func ledgerWord(s LedgerStatus) string {
+	switch s {
+	case LedgerSent:
+		return "sent"
+	case LedgerSendIntent, LedgerResendIntent:
+		return "send in flight when a run stopped"
+	case LedgerUnconfirmed:
+		return "send unconfirmed"
+	case LedgerCancelIntent:
+		return "a cancel was interrupted"
+	}
+	return "none"
+}
+
 // restoreLedger undoes a cancel intent whose cancel certainly did not take
 // effect, putting back what the ledger said before: a cancel that failed
 // must not erase the record of an earlier send (that record is what keeps
@@ -75,8 +135,15 @@ func (r *Runner) restoreLedger(t *tally, email string, prior LedgerEntry) error 
 	switch prior.Status {
 	case LedgerSent, LedgerUnconfirmed, LedgerCancelled, LedgerNotSent:
 		return r.settleLedger(t, email, prior.Status)
+	case LedgerResendIntent:
+		// A re-send of an INVITED invitation: an earlier email went out.
+		return r.settleLedger(t, email, LedgerSent)
 	case LedgerNone:
 		return r.settleLedger(t, email, LedgerNotSent)
+	case LedgerSendIntent:
+		// An earlier send whose result is unknown: the cancel intent must
+		// not stand for it (an invite run would read it as cancelled).
+		return r.settleLedger(t, email, LedgerUnconfirmed)
 	}
-	return nil // an earlier intent: leave this one for a rerun to settle
+	return nil // an earlier cancel intent: leave it for a rerun to settle
 }

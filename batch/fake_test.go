@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/invitebatch/invitebatch/batch/input"
 )
@@ -24,12 +25,24 @@ type fakeAPI struct {
 	sends     map[string]int
 	calls     map[string]int
 	pages     int // list pages served
+	// lag, when set, makes get show an invitation as it was before its
+	// last send until lag has passed since that send: the API's reads lag.
+	lag    time.Duration
+	sentAt map[string]time.Time
+	before map[string]Invitation
+	// getAt records when each get of an address was made.
+	getAt map[string][]time.Time
+	// onSend and onIsInvitable, when set, are called at the start of those
+	// methods, outside the fake's lock.
+	onSend        func(email string)
+	onIsInvitable func(email string)
 }
 
 func newFakeAPI() *fakeAPI {
 	return &fakeAPI{
 		inv: map[string]Invitation{}, invitable: map[string]bool{}, hidden: map[string]bool{},
 		fail: map[string][]error{}, afterSend: map[string]error{}, sends: map[string]int{}, calls: map[string]int{},
+		sentAt: map[string]time.Time{}, before: map[string]Invitation{}, getAt: map[string][]time.Time{},
 	}
 }
 
@@ -50,6 +63,9 @@ func (f *fakeAPI) take(method string) error {
 }
 
 func (f *fakeAPI) IsInvitable(_ context.Context, email string) (bool, error) {
+	if f.onIsInvitable != nil {
+		f.onIsInvitable(email)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.take(MethodIsInvitable); err != nil {
@@ -61,10 +77,14 @@ func (f *fakeAPI) IsInvitable(_ context.Context, email string) (bool, error) {
 func (f *fakeAPI) Get(_ context.Context, email string) (Invitation, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.getAt[email] = append(f.getAt[email], time.Now())
 	if err := f.take(MethodGet); err != nil {
 		return Invitation{}, err
 	}
 	inv, ok := f.inv[email]
+	if at, sent := f.sentAt[email]; sent && f.lag > 0 && time.Since(at) < f.lag {
+		inv, ok = f.before[email] // a stale read
+	}
 	if !ok || f.hidden[email] {
 		return Invitation{}, &APIError{Kind: KindNotFound, Code: 404, Msg: "get: 404 NOT_FOUND"}
 	}
@@ -72,6 +92,9 @@ func (f *fakeAPI) Get(_ context.Context, email string) (Invitation, error) {
 }
 
 func (f *fakeAPI) Send(_ context.Context, email string) error {
+	if f.onSend != nil {
+		f.onSend(email)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.take(MethodSend); err != nil {
@@ -81,6 +104,8 @@ func (f *fakeAPI) Send(_ context.Context, email string) error {
 		return &APIError{Kind: KindPrecondition, Code: 400, Msg: "send: 400 FAILED_PRECONDITION"}
 	}
 	f.sends[email]++
+	f.before[email] = f.inv[email]
+	f.sentAt[email] = time.Now()
 	inv := f.inv[email]
 	inv.Email, inv.State = email, StateInvited
 	inv.MailsSent++
@@ -155,7 +180,7 @@ func (l *memLedger) Intend(ctx context.Context, email string, s LedgerStatus) er
 func (l *memLedger) Settle(email string, s LedgerStatus) (func(context.Context) error, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.entries[email] = LedgerEntry{Status: s}
+	l.entries[email] = LedgerEntry{Status: s, Time: time.Now()}
 	l.log = append(l.log, email)
 	return func(context.Context) error {
 		l.mu.Lock()

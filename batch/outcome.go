@@ -107,7 +107,14 @@ const (
 	LedgerUnconfirmed               // a send may have gone out; it could not be confirmed
 	LedgerCancelIntent              // a cancel is about to leave
 	LedgerCancelled                 // this tool cancelled the invitation
+	LedgerResendIntent              // a re-send (--resend-after) of an INVITED invitation is about to leave
 )
+
+// Intent reports whether s records an action about to leave (or left,
+// unanswered) rather than its result.
+func (s LedgerStatus) Intent() bool {
+	return s == LedgerSendIntent || s == LedgerCancelIntent || s == LedgerResendIntent
+}
 
 // LedgerEntry is the last thing the ledger recorded for an address.
 type LedgerEntry struct {

@@ -86,9 +86,12 @@ type Runner struct {
 	// that many emails to one address.
 	ResendAfter time.Duration
 	MaxMails    int
-	// SettleDelay is how long to wait after a send failed ambiguously before
-	// reading the invitation back to see whether it went out.
-	SettleDelay time.Duration
+	// SettleWindow is how long after a send that failed ambiguously (or an
+	// earlier run's intent, from its ledger time) the invitation is read back
+	// to see whether it went out: a read made sooner may not show a send that
+	// took effect. The row waits at the back of the run meanwhile, not in
+	// flight: a stop leaves it as an intent for the rerun.
+	SettleWindow time.Duration
 	// MaxSends, when set, stops the run after that many sends (a guard
 	// against the wrong file): the rows not yet sent are left for a rerun.
 	MaxSends int
@@ -102,12 +105,14 @@ type Runner struct {
 	haltOnce     sync.Once
 	halt         chan struct{} // closed by stopNow
 	states       *listed       // from the list lookup; nil means use get
+	waiting      waitList
 }
 
 type job struct {
 	row   int
 	raw   string
 	email string
+	later *settleLater // a row back from waiting for its settle window
 }
 
 // Run processes every record of src and hands each row's final outcome to
@@ -125,6 +130,7 @@ func (r *Runner) Run(ctx context.Context, src Source, sink Sink) (*Stats, error)
 		r.Now = time.Now
 	}
 	r.halt = make(chan struct{})
+	r.waiting.wake = make(chan struct{}, 1)
 	r.caller = Caller{Pacer: r.Pacer, Backoff: r.Backoff, Log: r.Log, Observe: r.counter.add}
 	stats := &Stats{Lookup: "get"}
 	r.liveMu.Lock()
@@ -162,6 +168,9 @@ func (r *Runner) Run(ctx context.Context, src Source, sink Sink) (*Stats, error)
 	defer r.liveMu.Unlock()
 	r.counter.fill(stats)
 	stats.MaxSendsReached = r.MaxSends > 0 && r.sendsStarted.Load() > int64(r.MaxSends)
+	if r.waiting.len() > 0 {
+		r.left.Store(true) // rows still waiting for their settle window: intents for the rerun
+	}
 	// Stopped also when the stop came after the last row was read but
 	// before every queued row was started: those rows have no outcome.
 	stats.Stopped = stopped || stats.MaxSendsReached || r.left.Load()
@@ -231,9 +240,12 @@ func (r *Runner) produce(ctx context.Context, src Source, jobs chan<- job, resul
 		if r.stopping() {
 			return true, nil
 		}
+		if stopped, err := r.dispatchDue(ctx, jobs); stopped || err != nil {
+			return stopped, err
+		}
 		rec, err := src.Next()
 		if err == io.EOF {
-			return false, nil
+			return r.drain(ctx, jobs)
 		}
 		if err != nil {
 			return false, err
@@ -259,14 +271,8 @@ func (r *Runner) produce(ctx context.Context, src Source, jobs chan<- job, resul
 			if skip {
 				continue
 			}
-			select {
-			case jobs <- job{row: rec.Row, raw: rec.Email, email: email}:
-			case <-ctx.Done():
-				return false, ctx.Err()
-			case <-r.Stop:
-				return true, nil
-			case <-r.halt:
-				return true, nil
+			if stopped, err := r.dispatch(ctx, jobs, job{row: rec.Row, raw: rec.Email, email: email}); stopped || err != nil {
+				return stopped, err
 			}
 			continue
 		}
@@ -297,20 +303,42 @@ func (r *Runner) stopNow() { r.haltOnce.Do(func() { close(r.halt) }) }
 // only a fatal condition ends the worker with an error.
 func (r *Runner) work(ctx context.Context, jobs <-chan job, results chan<- rowResult) error {
 	for j := range jobs {
-		if r.stopping() {
-			r.left.Store(true)
-			continue // queued but not started: left for the resumed run
-		}
-		var t tally
-		out, reason, err := r.decide(ctx, &t, j.email)
-		if errors.Is(err, errRowLeft) {
-			r.left.Store(true)
-			continue
-		}
-		if err != nil {
+		if err := r.row(ctx, j, results); err != nil {
 			return err
 		}
-		results <- rowResult{Result: Result{Row: j.row, Email: j.raw, Outcome: out, Reason: reason}, calls: t.calls, durable: t.durable}
 	}
+	return nil
+}
+
+// row decides one row; the wait list learns when it is done.
+func (r *Runner) row(ctx context.Context, j job, results chan<- rowResult) error {
+	defer r.waiting.finished()
+	if r.stopping() {
+		r.left.Store(true)
+		return nil // queued but not started: left for the resumed run
+	}
+	var t tally
+	var out Outcome
+	var reason string
+	var err error
+	if j.later != nil {
+		t.calls = j.later.calls
+		out, reason, err = r.readBack(ctx, &t, j.email, j.later)
+	} else {
+		out, reason, err = r.decide(ctx, &t, j.email)
+	}
+	switch {
+	case errors.Is(err, errSettleLater):
+		t.later.calls = t.calls
+		j.later = t.later
+		r.waiting.add(j)
+		return nil
+	case errors.Is(err, errRowLeft):
+		r.left.Store(true)
+		return nil
+	case err != nil:
+		return err
+	}
+	results <- rowResult{Result: Result{Row: j.row, Email: j.raw, Outcome: out, Reason: reason}, calls: t.calls, durable: t.durable}
 	return nil
 }

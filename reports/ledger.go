@@ -45,6 +45,7 @@ var ledgerWords = [...]string{
 	batch.LedgerUnconfirmed:  "unconfirmed",
 	batch.LedgerCancelIntent: "cancel_intent",
 	batch.LedgerCancelled:    "cancelled",
+	batch.LedgerResendIntent: "resend_intent",
 }
 
 // LedgerStatusWord returns the ledger file's word for s, e.g. "send_intent",
@@ -70,6 +71,8 @@ func parseLedgerStatus(b []byte) (batch.LedgerStatus, bool) {
 		return batch.LedgerCancelIntent, true
 	case "cancelled":
 		return batch.LedgerCancelled, true
+	case "resend_intent":
+		return batch.LedgerResendIntent, true
 	}
 	return batch.LedgerNone, false
 }
@@ -338,7 +341,7 @@ func (l *Ledger) Lookup(email string) (batch.LedgerEntry, bool) {
 // returns an error the action must not be taken; Lookup may nevertheless
 // already report the intent (the safe direction).
 func (l *Ledger) Intend(ctx context.Context, email string, status batch.LedgerStatus) error {
-	if status != batch.LedgerSendIntent && status != batch.LedgerCancelIntent {
+	if !status.Intent() {
 		return fmt.Errorf("ledger intend: status %d is not an intent", status)
 	}
 	j, seq, err := l.record(email, status)

@@ -99,8 +99,10 @@ const (
 	narrowWide = narrowStatus << narrowBits
 )
 
-// Every status fits in a narrow entry's 3 bits, and 7 is left for narrowWide.
-const _ = uint(narrowStatus - len(ledgerWords))
+// Every status up to LedgerCancelled fits in a narrow entry's 3 bits, and 7
+// is left for narrowWide. LedgerResendIntent (7), rare and short-lived (a
+// re-send in flight), is held wide.
+const _ = uint(narrowStatus - batch.LedgerCancelled - 1)
 
 func narrowEntry(v uint64) (uint32, bool) {
 	st, secs := v>>56, v&secondsMask

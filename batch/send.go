@@ -1,0 +1,212 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// errSettleLater ends a row's turn without an outcome: its send failed
+// ambiguously (or an earlier run's did), and the invitation is read back once
+// the settle window has passed (tally.later says when). The row goes to the
+// back of the run meanwhile; its worker takes the next row.
+var errSettleLater = errors.New("row waits for its settle window")
+
+// settleLater is a row waiting for its settle window.
+type settleLater struct {
+	due   time.Time   // the read-back is made no sooner
+	prev  *Invitation // a re-send (--resend-after): the INVITED invitation it replaced
+	prior LedgerEntry // what the ledger said before this run's intent
+	made  int         // sends to the address that may have gone out, this run's and an earlier run's
+	early bool        // an earlier run's intent: a visibly unsent invitation is invited anew
+	// resend is an earlier run's re-send intent: its invitation was INVITED
+	// before, so no state read proves it went out.
+	resend bool
+	why    string // the last ambiguous failure
+	calls  int    // the row's requests so far
+}
+
+// send records the intent durably, sends, and records the result. The
+// intent is written only once the limiter's slot and a credential are at
+// hand (Caller.do's ready), so that no intent is left for a request that
+// never left. A send that failed ambiguously is never repeated before the
+// invitation, read back no sooner than the settle window after it, shows
+// that it did not take effect: the row then waits (errSettleLater). prev is
+// the INVITED invitation a re-send (--resend-after) replaces, nil for a
+// first send; made is how many sends to email may have gone out already.
+func (r *Runner) send(ctx context.Context, t *tally, email string, prev *Invitation, made int) (Outcome, string, error) {
+	if made == 0 && r.MaxSends > 0 && r.sendsStarted.Add(1) > int64(r.MaxSends) {
+		r.stopNow()
+		return OutcomeNone, "", errRowLeft
+	}
+	var prior LedgerEntry
+	if r.Ledger != nil {
+		prior, _ = r.Ledger.Lookup(email)
+	}
+	var (
+		intended bool      // an intent is (or may be) in the ledger
+		left     bool      // the send after the last intent may have taken effect
+		last     error     // that send's error
+		at       time.Time // when it was made
+	)
+	ready := func(ctx context.Context) error {
+		if rd, ok := r.API.(Readier); ok {
+			if err := rd.Ready(ctx); err != nil {
+				return err
+			}
+		}
+		if r.Ledger != nil {
+			// Before every attempt: after a crash, the settle window runs
+			// from the intent's time, which must not precede the attempt.
+			intended, left = true, false
+			status := LedgerSendIntent
+			if prev != nil {
+				// Distinct, so that after a crash the re-send is not taken
+				// for a first send that an INVITED state would confirm.
+				status = LedgerResendIntent
+			}
+			if err := r.Ledger.Intend(ctx, email, status); err != nil {
+				return fmt.Errorf("ledger: %w", err)
+			}
+		}
+		return nil
+	}
+	err := r.callReady(ctx, t, MethodSend, ready, func(ctx context.Context) error {
+		at = r.Now()
+		last = r.API.Send(ctx, email)
+		left = last == nil || !noEffect(last)
+		return last
+	})
+	done := Sent
+	if prev != nil {
+		done = Resent
+	}
+	if err == nil {
+		// Debug: the report and the ledger are the record of every send,
+		// and addresses are personal data better kept out of logs.
+		r.Log.Debug("invitation sent", zap.String("email", email), zap.Bool("resend", prev != nil))
+		return done, "", r.settleLedger(t, email, LedgerSent)
+	}
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Kind == KindFatal {
+		// The context ended or the run must stop. An intent whose send
+		// certainly had no effect is settled now; one that may have gone
+		// out stays, for a rerun to settle.
+		if intended && !left {
+			if serr := r.unsent(t, email, prior); serr == nil && t.durable != nil {
+				_ = t.durable(context.WithoutCancel(ctx))
+			}
+		}
+		return OutcomeNone, "", err
+	}
+	switch {
+	case ae.Kind == KindPrecondition:
+		return NotInvitable, "send refused: " + ae.Msg, r.unsent(t, email, prior)
+	case ae.Ambiguous && !ae.NotSent:
+		r.Log.Warn("send failed ambiguously; reading it back after the settle window",
+			zap.String("error", ae.Msg), zap.Duration("window", r.SettleWindow))
+		t.later = &settleLater{due: at.Add(max(r.SettleWindow, ae.RetryAfter)), prev: prev, prior: prior,
+			made: made + 1, why: ae.Msg}
+		return OutcomeNone, "", errSettleLater
+	}
+	return Failed, ae.Msg, r.unsent(t, email, prior)
+}
+
+// noEffect reports whether a send's error proves that it had no effect: a
+// reply that refused it, or a failure before it reached the server.
+func noEffect(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && (ae.NotSent || !ae.Ambiguous)
+}
+
+// unsent records that a send certainly did not go out, keeping an earlier
+// send of this tool on record (a failed re-send must not make the ledger
+// forget the email that went out before).
+func (r *Runner) unsent(t *tally, email string, prior LedgerEntry) error {
+	if prior.Status == LedgerSent {
+		return r.settleLedger(t, email, LedgerSent)
+	}
+	return r.settleLedger(t, email, LedgerNotSent)
+}
+
+// settleEarlier settles an earlier run's intent (or unconfirmed send): once
+// its settle window, counted from the ledger record's time, has passed;
+// until then the row waits at the back of the run.
+func (r *Runner) settleEarlier(ctx context.Context, t *tally, email string, e LedgerEntry) (Outcome, string, error) {
+	p := &settleLater{due: e.Time.Add(r.SettleWindow), prior: e, made: 1, early: true,
+		why: "an earlier run stopped while the send was in flight"}
+	switch e.Status {
+	case LedgerUnconfirmed:
+		p.why = "an earlier run could not confirm the send"
+	case LedgerResendIntent:
+		p.why, p.resend = "an earlier run stopped while a re-send was in flight", true
+	}
+	if r.Now().Before(p.due) {
+		t.later = p
+		return OutcomeNone, "", errSettleLater
+	}
+	return r.readBack(ctx, t, email, p)
+}
+
+// readBack reads the invitation of a row whose settle window has passed and
+// settles its ambiguous send: INVITED is sent; visibly NOT_YET_SENT allows
+// one more send (never a third); no visible invitation is unconfirmed. An
+// ambiguous re-send is unconfirmed unless the invitation proves it went out:
+// its mailsSentCount is higher than before the re-send. A newer updateTime
+// is no proof (it changes on other edits too), and a count that did not
+// move may be a read that lags: the re-send is not repeated.
+func (r *Runner) readBack(ctx context.Context, t *tally, email string, p *settleLater) (Outcome, string, error) {
+	inv, err := r.state(ctx, t, email, true)
+	if err != nil {
+		if KindOf(err) == KindFatal || ctx.Err() != nil {
+			return OutcomeNone, "", err // the intent stays: a rerun settles it
+		}
+		return Unconfirmed, "send result unknown (" + p.why + ") and the invitation could not be read: " + err.Error(),
+			r.settleLedger(t, email, LedgerUnconfirmed)
+	}
+	if p.resend {
+		if out, reason, final := byState(inv); final && inv.State != StateInvited {
+			return out, reason, r.settleLedger(t, email, LedgerSent)
+		}
+		// The invitation was INVITED before the re-send, and the count it
+		// had then is not known: the earlier email stays on record.
+		return Unconfirmed, fmt.Sprintf("re-send result unknown (%s): the invitation is %s with %d mails sent, which cannot tell; not re-sent",
+			p.why, inv.State, inv.MailsSent), r.settleLedger(t, email, LedgerSent)
+	}
+	if p.prev != nil {
+		if inv.State == StateInvited && inv.MailsSent > p.prev.MailsSent {
+			return Resent, fmt.Sprintf("confirmed after an ambiguous failure: mailsSentCount rose from %d to %d", p.prev.MailsSent, inv.MailsSent),
+				r.settleLedger(t, email, LedgerSent)
+		}
+		status := LedgerUnconfirmed
+		if p.prior.Status == LedgerSent {
+			status = LedgerSent // this tool's earlier email stays on record
+		}
+		return Unconfirmed, fmt.Sprintf("re-send result unknown (%s): the invitation is %s with %d mails sent, no proof that the re-send went out; not re-sent",
+			p.why, inv.State, inv.MailsSent), r.settleLedger(t, email, status)
+	}
+	switch inv.State {
+	case StateInvited:
+		return Sent, "confirmed by the invitation's state, read back after the settle window (" + p.why + ")", r.settleLedger(t, email, LedgerSent)
+	case StateAccepted, StateDeclined:
+		out, reason, _ := byState(inv)
+		return out, reason, r.settleLedger(t, email, LedgerSent)
+	case StateNotYetSent:
+		if p.made >= 2 {
+			return Unconfirmed, "send result unknown (" + p.why + "): the invitation still reads NOT_YET_SENT after a second send; not sent a third time",
+				r.settleLedger(t, email, LedgerUnconfirmed)
+		}
+		// The send visibly did not take effect: one more.
+		if p.early && r.CheckEach {
+			return r.invite(ctx, t, email, p.made)
+		}
+		return r.send(ctx, t, email, nil, p.made)
+	}
+	// Too new to be listed (the 48-hour lag) or never created: the email
+	// may or may not have gone out. Never re-sent silently.
+	return Unconfirmed, "send result unknown (" + p.why + ") and no invitation is visible yet (accounts newer than 48 hours are not listed); not re-sent",
+		r.settleLedger(t, email, LedgerUnconfirmed)
+}
