@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -77,7 +79,10 @@ type Client struct {
 	tokens    *renewingSource // nil for an emulator
 }
 
-var _ batch.API = (*Client)(nil)
+var (
+	_ batch.API     = (*Client)(nil)
+	_ batch.Readier = (*Client)(nil)
+)
 
 // New returns a Client for cfg. It looks up and checks the credentials but
 // makes no request to the API. The credentials keep ctx's values, not its
@@ -166,8 +171,20 @@ func (c *Client) mutate(ctx context.Context, method, email string, call func(con
 		return err
 	}
 	gen := c.generation()
-	op, err := call(ctx, name)
+	// A request that fails before the transport has a connection for it
+	// never reached the server (a dial or TLS error, no access token, the
+	// context ending first): it had no effect. After GotConn it may have:
+	// the transport writes the request on a goroutine of its own, and even
+	// WroteRequest does not prove that no byte left.
+	var conn atomic.Bool
+	traced := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) { conn.Store(true) },
+	})
+	op, err := call(traced, name)
 	if err != nil {
+		if !conn.Load() {
+			return c.notSent(ctx, err, method, gen)
+		}
 		return c.classify(ctx, err, method, gen)
 	}
 	if op != nil && op.Done && op.Error != nil {
@@ -207,6 +224,39 @@ func (c *Client) List(ctx context.Context, states []batch.State, fn func([]batch
 		}
 		token = res.NextPageToken
 	}
+}
+
+// notSent classifies the error of a send or cancel that never had a
+// connection: it is never Ambiguous, and NotSent says it had no effect. The
+// end of ctx itself is a retryable *batch.APIError here, not ctx's error:
+// the pipeline settles the intent of such a request as not sent.
+func (c *Client) notSent(ctx context.Context, err error, method string, gen uint64) error {
+	if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+		return &batch.APIError{Kind: batch.KindRetryable, NotSent: true,
+			Msg: method + ": stopped before a connection was obtained (" + ctxErr.Error() + "): request not sent"}
+	}
+	ae, ok := c.classify(ctx, err, method, gen).(*batch.APIError)
+	if !ok {
+		return err
+	}
+	ae.Ambiguous, ae.NotSent = false, true
+	return ae
+}
+
+// Ready implements batch.Readier: it makes sure an access token is at hand
+// for the next request, fetching one if the cached one is missing or about
+// to expire. An emulator needs none. A failure is classified like a
+// request's (a refused credential is fatal, an unreachable token endpoint
+// retryable) and is NotSent.
+func (c *Client) Ready(ctx context.Context) error {
+	if c.tokens == nil {
+		return nil
+	}
+	gen := c.generation()
+	if _, err := c.tokens.Token(); err != nil {
+		return c.notSent(ctx, err, "token", gen)
+	}
+	return nil
 }
 
 // classify is Classify for a call made with ctx: an error caused by ctx

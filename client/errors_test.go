@@ -284,8 +284,8 @@ func TestClassifyTransport(t *testing.T) {
 	}{
 		{"connection closed during send", hijack.Listener.Addr().String(), "send", batch.APIError{Kind: batch.KindRetryable, Ambiguous: true}},
 		{"connection closed during get", hijack.Listener.Addr().String(), "get", batch.APIError{Kind: batch.KindRetryable}},
-		{"connection refused on send", closed, "send", batch.APIError{Kind: batch.KindRetryable}},
-		{"connection refused on cancel", closed, "cancel", batch.APIError{Kind: batch.KindRetryable}},
+		{"connection refused on send", closed, "send", batch.APIError{Kind: batch.KindRetryable, NotSent: true}},
+		{"connection refused on cancel", closed, "cancel", batch.APIError{Kind: batch.KindRetryable, NotSent: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
