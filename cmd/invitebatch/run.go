@@ -44,6 +44,7 @@ type runOptions struct {
 	noSync              bool
 	resendAfter         time.Duration
 	maxMails, maxSends  int
+	settleWindow        time.Duration
 	yes                 bool
 	confirmAbove        int
 	progress            string
@@ -57,10 +58,6 @@ type runOptions struct {
 // ledger's group commit share one fsync among many send intents: against a
 // fast server, 64 workers paid 0.08 fsyncs per sent row where 16 paid 0.25,
 // and 133 instead of 170 µs of CPU per row (README, "Performance").
-// settleDelay: after a send failed ambiguously, the wait before its effect
-// is read back (see batch.Runner.SettleDelay).
-const settleDelay = 2 * time.Second
-
 const (
 	defaultQPS     = 10
 	defaultWorkers = 64
@@ -92,6 +89,7 @@ func newRunFlags(name string, o *runOptions, getenv func(string) string) *flag.F
 	if name == "run" {
 		fs.DurationVar(&o.resendAfter, "resend-after", 0, "re-send INVITED invitations whose last email is older than this (e.g. 336h); default never")
 		fs.IntVar(&o.maxMails, "max-mails", 0, "with --resend-after: never past this many emails to one address (0: no cap)")
+		fs.DurationVar(&o.settleWindow, "settle-window", 0, "after a send failed ambiguously, wait this long before reading it back (default 60s against Google, 1s against an emulator or loopback endpoint)")
 		fs.IntVar(&o.maxSends, "max-sends", 0, "stop after this many emails in this run, exit 3 (a guard against the wrong file; 0: no limit)")
 		fs.BoolVar(&o.checkEach, "check-each", false, "ask isInvitableUser before every send, also for rows the invitation list shows NOT_YET_SENT (one more request per invitation)")
 		fs.IntVar(&o.confirmAbove, "confirm-above", 500, "on a terminal, ask before a run that may send more than this many emails")
@@ -130,8 +128,8 @@ func parseRunFlags(e env, name string, args []string) (*runOptions, error) {
 		return nil, usagef("run: --emulator-seed needs --emulator")
 	case o.metricsFile != "" && filepath.Ext(o.metricsFile) != ".prom":
 		return nil, usagef("run: --metrics-file %q: name it *.prom (node_exporter's textfile collector reads only those)", o.metricsFile)
-	case o.resendAfter < 0 || o.maxMails < 0 || o.maxSends < 0:
-		return nil, usagef("run: --resend-after, --max-mails and --max-sends must be >= 0")
+	case o.resendAfter < 0 || o.maxMails < 0 || o.maxSends < 0 || o.settleWindow < 0:
+		return nil, usagef("run: --resend-after, --max-mails, --max-sends and --settle-window must be >= 0")
 	case o.maxMails > 0 && o.resendAfter == 0:
 		return nil, usagef("run: --max-mails only applies with --resend-after")
 	case o.progress != "auto" && o.progress != "always" && o.progress != "never":
@@ -331,7 +329,7 @@ func (o *runOptions) run(e env) (code int, err error) {
 		ResendAfter:  o.resendAfter,
 		MaxMails:     o.maxMails,
 		MaxSends:     o.maxSends,
-		SettleDelay:  settleDelay,
+		SettleWindow: settleWindow(o.settleWindow, cfg),
 		CheckEach:    o.checkEach,
 	}
 	if resumed {
