@@ -159,6 +159,7 @@ type memLedger struct {
 	entries map[string]LedgerEntry
 	durable map[string]LedgerStatus
 	log     []string
+	intents []string // every Intend, in order
 }
 
 func newMemLedger() *memLedger {
@@ -173,6 +174,9 @@ func (l *memLedger) Lookup(email string) (LedgerEntry, bool) {
 }
 
 func (l *memLedger) Intend(ctx context.Context, email string, s LedgerStatus) error {
+	l.mu.Lock()
+	l.intents = append(l.intents, email)
+	l.mu.Unlock()
 	wait, _ := l.Settle(email, s)
 	return wait(ctx)
 }

@@ -60,7 +60,14 @@ func TestHardStopWhileWaitingOnTheLimiterLeavesNoIntents(t *testing.T) {
 		arrived.Done()
 		arrived.Wait()
 	}
-	api.onSend = func(string) { once.Do(cancel) } // a hard stop as the first send leaves
+	var mu sync.Mutex
+	reached := map[string]bool{} // addresses whose send reached the API
+	api.onSend = func(email string) {
+		mu.Lock()
+		reached[email] = true
+		mu.Unlock()
+		once.Do(cancel) // a hard stop as the first send leaves
+	}
 	r := newTestRunner(api, l)
 	r.Workers = workers
 	r.Lookup = LookupGet
@@ -71,14 +78,21 @@ func TestHardStopWhileWaitingOnTheLimiterLeavesNoIntents(t *testing.T) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// Not only the ledger's last word: an intent written, even if settled
+	// since, would have stayed after a kill -9.
 	var stray []string
-	for email, e := range l.entries {
-		if e.Status == LedgerSendIntent && api.calls[MethodSend] > 0 && api.sends[email] == 0 {
+	for _, email := range l.intents {
+		if !reached[email] {
 			stray = append(stray, email)
 		}
 	}
 	if len(stray) > 0 {
-		t.Errorf("%d intents for sends that never left: %v", len(stray), stray)
+		t.Errorf("%d intents written for sends that never left: %v", len(stray), stray)
+	}
+	for email, e := range l.entries {
+		if e.Status == LedgerSendIntent && !reached[email] {
+			t.Errorf("%s: intent left in the ledger for a send that never left", email)
+		}
 	}
 }
 
@@ -174,7 +188,15 @@ func TestStopLeavesRowsWaitingForTheirWindow(t *testing.T) {
 	r.Stop = stop
 	r.SettleWindow = time.Hour
 	sink := memSink{}
-	st, err := r.Run(context.Background(), csvSource("email\na@x.com\n"), sink)
+	var st *Stats
+	var err error
+	ran := make(chan struct{})
+	go func() { st, err = r.Run(context.Background(), csvSource("email\na@x.com\n"), sink); close(ran) }()
+	select {
+	case <-ran:
+	case <-time.After(time.Minute): // not a timing measure: a hang guard
+		t.Fatal("Run did not return after the stop: it waits for the row's settle window")
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,5 +393,25 @@ func TestInterruptedResendIsReportedTruthfully(t *testing.T) {
 	}
 	if got := l.entries["a@x.com"].Status; got != LedgerSent {
 		t.Errorf("ledger %v, want sent (the earlier email stays on record)", got)
+	}
+}
+
+// TestNoThirdSend: after a send that failed ambiguously and visibly did not
+// take effect, one more send; if that one is ambiguous too and still reads
+// NOT_YET_SENT, the row is unconfirmed, never sent a third time.
+func TestNoThirdSend(t *testing.T) {
+	api := newFakeAPI()
+	api.unmanaged("a@x.com")
+	api.fail[MethodSend] = []error{retryable(503, true), retryable(503, true), retryable(503, true)}
+	r := newTestRunner(api, newMemLedger())
+	sink := memSink{}
+	if _, err := r.Run(context.Background(), csvSource("email\na@x.com\n"), sink); err != nil {
+		t.Fatal(err)
+	}
+	if n := api.calls[MethodSend]; n != 2 {
+		t.Errorf("%d send requests, want 2", n)
+	}
+	if got := sink[1].Outcome; got != Unconfirmed {
+		t.Errorf("outcome %v, want unconfirmed", got)
 	}
 }
