@@ -160,12 +160,3 @@ func (r *Runner) state(ctx context.Context, t *tally, email string, fresh bool) 
 	}
 	return inv, err
 }
-
-// listedState reports whether the list lookup read email's invitation.
-func (r *Runner) listedState(email string) bool {
-	if r.states == nil {
-		return false
-	}
-	inv, ok := r.states.lookup(email)
-	return ok && inv.State != StateNone
-}
