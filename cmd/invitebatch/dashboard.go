@@ -47,7 +47,7 @@ func parseDashboardFlags(e env, args []string) (*dashboardOptions, error) {
 	fs.StringVar(&o.output, "output", "", "write the page (or JSON) to `file` (default: migration.html; JSON: stdout)")
 	fs.StringVar(&o.groupBy, "group-by", "", "with input files: group people by this `column` (e.g. department)")
 	fs.StringVar(&o.format, "format", "html", "html, or json for the same figures as JSON")
-	fs.StringVar(&o.metricsFile, "metrics-file", "", "also write the funnel as Prometheus gauges to `file` (node_exporter textfile collector)")
+	fs.StringVar(&o.metricsFile, "metrics-file", "", "also write the funnel as Prometheus gauges to `file` (*.prom, for node_exporter's textfile collector)")
 	fs.StringVar(&o.ledger, "ledger", "", "ledger `file` to read (default: the customer's, for this endpoint)")
 	fs.StringVar(&o.emailColumn, "email-column", "", "`name` of the input files' email column (default: detected)")
 	pos, err := parseWithHelp(e, fs, dashboardUsage, args)
@@ -66,6 +66,8 @@ func parseDashboardFlags(e env, args []string) (*dashboardOptions, error) {
 	switch {
 	case o.format != "html" && o.format != "json":
 		return nil, usagef("dashboard: --format %q: want html or json", o.format)
+	case o.metricsFile != "" && filepath.Ext(o.metricsFile) != ".prom":
+		return nil, usagef("dashboard: --metrics-file %q: name it *.prom (node_exporter's textfile collector reads only those)", o.metricsFile)
 	case o.groupBy != "" && len(o.files) == 0:
 		return nil, usagef("dashboard: --group-by needs input files (FILE.csv ...) that have the column")
 	}

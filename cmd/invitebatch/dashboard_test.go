@@ -149,6 +149,7 @@ func TestDashboardUsage(t *testing.T) {
 		{[]string{"dashboard", "--group-by", "department"}, "needs input files"},
 		{[]string{"dashboard", "--group-by", "office", "users.csv"}, "no column \"office\""},
 		{[]string{"dashboard", "missing.csv"}, "missing.csv"},
+		{[]string{"dashboard", "--metrics-file", "m.txt"}, ".prom"},
 	} {
 		res := w.run(c.args...)
 		if res.code != 2 || !strings.Contains(res.stderr, c.want) {

@@ -74,7 +74,9 @@ const (
 	StagePending       = "pending"
 	StageNotYetInvited = "not_yet_invited"
 	StageCancelled     = "cancelled"
-	StageUnconfirmed   = "unconfirmed"
+	// StageUnconfirmed: the ledger shows a send (confirmed or not) to an
+	// address the API does not list: too new to be listed, or unconfirmed.
+	StageUnconfirmed = "unconfirmed"
 )
 
 // Funnel is the migration's progress: unmanaged accounts found, invited,
@@ -355,7 +357,10 @@ func stageOf(p *person) string {
 		}
 		return StageNotYetInvited
 	}
-	if p.ledger == batch.LedgerUnconfirmed || p.ledger == batch.LedgerSendIntent {
+	switch p.ledger {
+	case batch.LedgerUnconfirmed, batch.LedgerSendIntent, batch.LedgerSent:
+		// Emailed (or maybe), but not listed: too new to be listed yet
+		// (the API's 48-hour lag), or the send could not be confirmed.
 		return StageUnconfirmed
 	}
 	return ""
@@ -391,7 +396,7 @@ func (b *Builder) funnel(f *Figures) {
 		stage(StageAccepted, "Accepted", c[StageAccepted]),
 		stage(StageDeclined, "Declined", c[StageDeclined]),
 		stage(StagePending, "Pending (invited, no answer yet)", c[StagePending]),
-		stage(StageUnconfirmed, "Unconfirmed (sent, not visible yet)", c[StageUnconfirmed]),
+		stage(StageUnconfirmed, "Sent, not listed yet or unconfirmed", c[StageUnconfirmed]),
 		stage(StageCancelled, "Cancelled by this tool", c[StageCancelled]),
 		stage(StageNotYetInvited, "Not invited yet", c[StageNotYetInvited]),
 	}

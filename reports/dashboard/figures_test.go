@@ -50,6 +50,8 @@ func TestFigures(t *testing.T) {
 	b.AddLedger(reports.LedgerRecord{Email: "h@x.com", Status: batch.LedgerSendIntent, Time: ago(h)})
 	b.AddLedger(reports.LedgerRecord{Email: "h@x.com", Status: batch.LedgerUnconfirmed, Time: ago(h)})
 	inv("i@x.com", batch.StateAccepted, 1, ago(3*24*h))
+	// m: sent an hour ago, too new to be listed.
+	sent("m@x.com", ago(h))
 	b.AddReportRow("users.report.csv:7", "J@x.com", batch.Failed, "500 backend error")
 	b.AddReportRow("users.report.csv:8", "k@x.com", batch.Sent, "")
 	b.AddInvalidRow("users.csv:9", "not-an-address", "no @", "")
@@ -59,12 +61,12 @@ func TestFigures(t *testing.T) {
 	for _, s := range f.Funnel.Stages {
 		counts[s.Name] = s.Count
 	}
-	want := map[string]int{StageFound: 9, StageInvited: 7, StageAccepted: 3, StageDeclined: 1, StagePending: 2,
-		StageUnconfirmed: 1, StageCancelled: 1, StageNotYetInvited: 1}
+	want := map[string]int{StageFound: 10, StageInvited: 8, StageAccepted: 3, StageDeclined: 1, StagePending: 2,
+		StageUnconfirmed: 2, StageCancelled: 1, StageNotYetInvited: 1}
 	if d := cmp.Diff(want, counts); d != "" {
 		t.Errorf("funnel (-want +got):\n%s", d)
 	}
-	if f.Funnel.Stages[0].Share != 1 || f.Funnel.SentByTool != 6 || f.Funnel.InvalidRows != 1 {
+	if f.Funnel.Stages[0].Share != 1 || f.Funnel.SentByTool != 7 || f.Funnel.InvalidRows != 1 {
 		t.Errorf("funnel = %+v", f.Funnel)
 	}
 	tta := f.TimeToAccept
@@ -84,7 +86,7 @@ func TestFigures(t *testing.T) {
 		t.Errorf("pending = %+v: want e (< 2 days, 1 email) and d (2-4 weeks, 2 emails)", f.Pending)
 	}
 	lastDay := f.Daily[len(f.Daily)-1]
-	if len(f.Daily) != 41 || lastDay.Date != "2026-11-30" || lastDay.CumulativeSent != 6 || lastDay.CumulativeAccepted != 3 || lastDay.CumulativeDeclined != 1 {
+	if len(f.Daily) != 41 || lastDay.Date != "2026-11-30" || lastDay.CumulativeSent != 7 || lastDay.CumulativeAccepted != 3 || lastDay.CumulativeDeclined != 1 {
 		t.Errorf("daily: %d days, last %+v", len(f.Daily), lastDay)
 	}
 	reminders := 0
@@ -101,7 +103,7 @@ func TestFigures(t *testing.T) {
 	if d := cmp.Diff([]string{"failed J@x.com", "invalid not-an-address", "unconfirmed h@x.com"}, att); d != "" {
 		t.Errorf("attention (-want +got):\n%s", d)
 	}
-	if len(f.ByDomain) != 2 || f.ByDomain[0].Name != "x.com" || f.ByDomain[0].Found != 6 || f.ByDomain[0].Accepted != 3 {
+	if len(f.ByDomain) != 2 || f.ByDomain[0].Name != "x.com" || f.ByDomain[0].Found != 7 || f.ByDomain[0].Accepted != 3 {
 		t.Errorf("by domain = %+v", f.ByDomain)
 	}
 	var rows []string
