@@ -44,10 +44,12 @@ type API interface {
 	Send(ctx context.Context, email string) error
 	// Cancel cancels an INVITED invitation.
 	Cancel(ctx context.Context, email string) error
-	// List calls fn with each page of the customer's invitations whose
-	// state is one of states (all states when empty). It stops at the first
-	// error fn returns.
-	List(ctx context.Context, states []State, fn func([]Invitation) error) error
+	// List returns one page of the customer's invitations whose state is
+	// one of states (all states when empty): the page after pageToken (""
+	// for the first) and the token of the next page ("" after the last).
+	// Caller.List pages through them, one paced and retried request per
+	// page.
+	List(ctx context.Context, states []State, pageToken string) (page []Invitation, next string, err error)
 }
 
 // Readier is implemented by an API whose requests need something at hand

@@ -28,9 +28,9 @@ func (a *benchAPI) Send(context.Context, string) error { a.calls.Add(1); return 
 
 func (a *benchAPI) Cancel(context.Context, string) error { return nil }
 
-func (a *benchAPI) List(_ context.Context, _ []State, fn func([]Invitation) error) error {
+func (a *benchAPI) List(context.Context, []State, string) ([]Invitation, string, error) {
 	a.calls.Add(1)
-	return fn(nil)
+	return nil, "", nil
 }
 
 // genSource yields n records with distinct addresses.

@@ -3,6 +3,7 @@ package batch
 import (
 	"context"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +26,8 @@ type fakeAPI struct {
 	sends     map[string]int
 	calls     map[string]int
 	pages     int // list pages served
+	// listTokens is the page token of each list request, in order.
+	listTokens []string
 	// lag, when set, makes get show an invitation as it was before its
 	// last send until lag has passed since that send: the API's reads lag.
 	lag    time.Duration
@@ -119,37 +122,42 @@ func (f *fakeAPI) Send(_ context.Context, email string) error {
 
 func (f *fakeAPI) Cancel(context.Context, string) error { panic("not used") }
 
-func (f *fakeAPI) List(_ context.Context, states []State, fn func([]Invitation) error) error {
+// List serves pages of listPageSize; a page token is the index of the
+// page's first invitation.
+func (f *fakeAPI) List(_ context.Context, states []State, token string) ([]Invitation, string, error) {
 	f.mu.Lock()
+	f.listTokens = append(f.listTokens, token)
 	if err := f.take(MethodList); err != nil {
 		f.mu.Unlock()
-		return err
+		return nil, "", err
 	}
-	var page []Invitation
+	var all []Invitation
 	for e, inv := range f.inv {
 		if f.hidden[e] {
 			continue
 		}
 		if len(states) == 0 { // no filter: every state
-			page = append(page, inv)
+			all = append(all, inv)
 		}
 		for _, s := range states {
 			if inv.State == s {
-				page = append(page, inv)
+				all = append(all, inv)
 			}
 		}
 	}
 	f.mu.Unlock()
-	sort.Slice(page, func(i, j int) bool { return page[i].Email < page[j].Email })
-	for len(page) > 0 {
-		n := min(len(page), listPageSize)
-		f.pages++
-		if err := fn(page[:n]); err != nil {
-			return err
-		}
-		page = page[n:]
+	sort.Slice(all, func(i, j int) bool { return all[i].Email < all[j].Email })
+	f.pages++
+	from := 0
+	if token != "" {
+		from, _ = strconv.Atoi(token)
 	}
-	return nil
+	to := min(from+listPageSize, len(all))
+	next := ""
+	if to < len(all) {
+		next = strconv.Itoa(to)
+	}
+	return all[from:to], next, nil
 }
 
 // memLedger is an in-memory Ledger. A settled entry is visible at once and

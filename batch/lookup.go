@@ -92,17 +92,13 @@ func (r *Runner) loadStates(ctx context.Context, stats *Stats) error {
 	if r.Cancel {
 		states = []State{StateInvited}
 	}
-	var l *listed
-	var t tally
-	err := r.call(ctx, &t, MethodList, func(ctx context.Context) error {
-		l = newListed() // a retried listing starts again
-		return r.API.List(ctx, states, func(page []Invitation) error {
-			l.add(page)
-			if budget >= 0 && l.pages >= budget && len(page) == listPageSize {
-				return errListBudget
-			}
-			return nil
-		})
+	l := newListed()
+	err := r.caller.List(ctx, r.API, states, func(page []Invitation) error {
+		l.add(page)
+		if budget >= 0 && l.pages >= budget && len(page) == listPageSize {
+			return errListBudget
+		}
+		return nil
 	})
 	switch {
 	case errors.Is(err, errListBudget):

@@ -193,37 +193,28 @@ func (c *Client) mutate(ctx context.Context, method, email string, call func(con
 	return nil
 }
 
-// List calls fn with each page (up to 200 invitations) of the customer's
+// List returns one page (up to 200 invitations) of the customer's
 // invitations whose state is one of states, all of them when states is
-// empty. It stops at the first error, returning fn's errors unchanged.
-func (c *Client) List(ctx context.Context, states []batch.State, fn func([]batch.Invitation) error) error {
+// empty: the page after pageToken ("" for the first), and the next page's
+// token ("" after the last). It makes exactly one request.
+func (c *Client) List(ctx context.Context, states []batch.State, pageToken string) ([]batch.Invitation, string, error) {
 	const method = "list"
 	filter, err := stateFilter(states)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	parent := "customers/" + c.customer
-	token := ""
-	for {
-		gen := c.generation()
-		res, err := c.svc.list(ctx, parent, filter, token)
-		if err != nil {
-			return c.classify(ctx, err, method, gen)
-		}
-		page := make([]batch.Invitation, 0, len(res.UserInvitations))
-		for _, u := range res.UserInvitations {
-			if u != nil {
-				page = append(page, invitation(u))
-			}
-		}
-		if err := fn(page); err != nil {
-			return err
-		}
-		if res.NextPageToken == "" {
-			return nil
-		}
-		token = res.NextPageToken
+	gen := c.generation()
+	res, err := c.svc.list(ctx, "customers/"+c.customer, filter, pageToken)
+	if err != nil {
+		return nil, "", c.classify(ctx, err, method, gen)
 	}
+	page := make([]batch.Invitation, 0, len(res.UserInvitations))
+	for _, u := range res.UserInvitations {
+		if u != nil {
+			page = append(page, invitation(u))
+		}
+	}
+	return page, res.NextPageToken, nil
 }
 
 // notSent classifies the error of a send or cancel that never had a

@@ -184,16 +184,21 @@ func TestList(t *testing.T) {
 			}}
 			c := newEmulated(t, api, rec)
 			var got [][]string
-			err := c.List(context.Background(), []batch.State{batch.StateInvited, batch.StateAccepted}, func(invs []batch.Invitation) error {
+			token := ""
+			for {
+				invs, next, err := c.List(context.Background(), []batch.State{batch.StateInvited, batch.StateAccepted}, token)
+				if err != nil {
+					t.Fatal(err)
+				}
 				var page []string
 				for _, inv := range invs {
 					page = append(page, inv.Email+" "+string(inv.State))
 				}
 				got = append(got, page)
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
+				if next == "" {
+					break
+				}
+				token = next
 			}
 			want := [][]string{
 				{"a@x.com INVITED", "b@x.com ACCEPTED"},
@@ -215,19 +220,19 @@ func TestList(t *testing.T) {
 	}
 }
 
-func TestListStops(t *testing.T) {
+func TestListOnePage(t *testing.T) {
 	rec := &recorder{reply: func(*http.Request) (int, string) {
 		return 200, `{"userInvitations":[{"name":"customers/C0test/userinvitations/a@x.com"}],"nextPageToken":"more"}`
 	}}
 	c := newEmulated(t, APIv1, rec)
-	stop := errors.New("stop")
-	if err := c.List(context.Background(), nil, func([]batch.Invitation) error { return stop }); err != stop {
-		t.Errorf("got %v, want fn's error unchanged", err)
+	page, next, err := c.List(context.Background(), nil, "")
+	if err != nil || len(page) != 1 || next != "more" {
+		t.Errorf("List = %v, %q, %v; want one invitation and the next token", page, next, err)
 	}
 	if n := len(rec.requests()); n != 1 {
-		t.Errorf("got %d requests, want 1", n)
+		t.Errorf("got %d requests, want 1: List makes one request", n)
 	}
-	if err := c.List(context.Background(), []batch.State{batch.StateNone}, func([]batch.Invitation) error { return nil }); err == nil {
+	if _, _, err := c.List(context.Background(), []batch.State{batch.StateNone}, ""); err == nil {
 		t.Error("List(StateNone) = nil, want an error")
 	}
 	if got, _ := stateFilter(nil); got != "" {

@@ -46,7 +46,8 @@ func call(ctx context.Context, c *Client, method, email string) error {
 	case "cancel":
 		return c.Cancel(ctx, email)
 	case "list":
-		return c.List(ctx, nil, func([]batch.Invitation) error { return nil })
+		_, _, err := c.List(ctx, nil, "")
+		return err
 	}
 	panic("unknown method " + method)
 }

@@ -176,38 +176,31 @@ func (c *caller) get(ctx context.Context, email string) (batch.Invitation, error
 }
 
 // list calls fn with every invitation in states (all when empty), each
-// address once. A list that fails part way is retried from the start (the
-// client does not expose page tokens); addresses already passed to fn are
-// skipped, so a retry repeats requests, never output. onPage, if not nil,
-// is called after each page with the number of pages so far in the current
-// attempt; an error from it (or fn) stops the list and is returned.
+// address once. Every page is one paced request, retried on its own from
+// its page token (batch.Caller.List). onPage, if not nil, is called after
+// each page with the number of pages so far; an error from it (or fn)
+// stops the list and is returned.
 func (c *caller) list(ctx context.Context, states []batch.State, fn func(batch.Invitation) error, onPage func(pages int, full bool) error) error {
 	seed := maphash.MakeSeed()
 	seen := make(map[uint64]struct{})
-	newPages := false
-	err := c.Do(ctx, batch.MethodList, func(ctx context.Context) error {
-		pages := 0
-		newPages = false
-		return c.api.List(ctx, states, func(page []batch.Invitation) error {
-			pages++
-			for _, inv := range page {
-				h := maphash.String(seed, inv.Email)
-				if _, ok := seen[h]; ok {
-					continue
-				}
-				seen[h] = struct{}{}
-				newPages = true
-				if err := fn(inv); err != nil {
-					return err
-				}
+	pages := 0
+	return c.List(ctx, c.api, states, func(page []batch.Invitation) error {
+		pages++
+		for _, inv := range page {
+			h := maphash.String(seed, inv.Email)
+			if _, ok := seen[h]; ok {
+				continue
 			}
-			if onPage != nil {
-				return onPage(pages, len(page) >= listPageSize)
+			seen[h] = struct{}{}
+			if err := fn(inv); err != nil {
+				return err
 			}
-			return nil
-		})
-	}, func() bool { return newPages })
-	return err
+		}
+		if onPage != nil {
+			return onPage(pages, len(page) >= listPageSize)
+		}
+		return nil
+	})
 }
 
 // listPageSize is the page size the client asks for and the API's maximum.

@@ -216,22 +216,16 @@ func (o *doctorOptions) diagnose(ctx context.Context, e env) []check {
 const credentialsAdvice = "pass --credentials FILE (a service-account key or user credentials), set " +
 	"GOOGLE_APPLICATION_CREDENTIALS, or run `gcloud auth application-default login` (see README, Authentication and setup)"
 
-// errFirstPage stops List after its first page.
-var errFirstPage = errors.New("first page read")
-
 // listFirstPage makes one list request and returns how many invitations its
 // page held. Retryable failures (429, 5xx, a dropped connection) are tried
 // again a few times, as a run would.
 func listFirstPage(ctx context.Context, api *client.Client) (int, error) {
 	var err error
 	for attempt := range 3 {
-		n := 0
-		err = api.List(ctx, nil, func(page []batch.Invitation) error {
-			n = len(page)
-			return errFirstPage
-		})
-		if err == nil || errors.Is(err, errFirstPage) {
-			return n, nil
+		var page []batch.Invitation
+		page, _, err = api.List(ctx, nil, "")
+		if err == nil {
+			return len(page), nil
 		}
 		var ae *batch.APIError
 		if !errors.As(err, &ae) || ae.Kind != batch.KindRetryable {
