@@ -12,7 +12,9 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/invitebatch/invitebatch/client"
 	"github.com/invitebatch/invitebatch/client/emulator"
+	"github.com/invitebatch/invitebatch/reports"
 	"github.com/invitebatch/invitebatch/reports/dashboard"
 )
 
@@ -23,7 +25,11 @@ func historyWorld(t *testing.T, h emulator.History) (*world, []emulator.Past) {
 	w := newWorld(t)
 	past := h.Generate(time.Now())
 	w.emu.LoadHistory(past)
-	if err := writeHistoryLedger(w.path("ledger"), past); err != nil {
+	backend, err := client.BackendOf(client.Config{Emulator: strings.TrimPrefix(w.srv.URL, "http://")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writeHistoryLedger(w.path("ledger"), reports.LedgerIdentity{Backend: backend.ID(), Customer: testCustomer}, past); err != nil {
 		t.Fatal(err)
 	}
 	return w, past

@@ -62,15 +62,15 @@ func demoCommand(e env, args []string) (int, error) {
 	if err := emu.LoadSeed(bytes.NewReader(examples.EmulatorSeed)); err != nil {
 		return exitFatal, fmt.Errorf("demo: %w", err)
 	}
-	hist.ledger = path("demo.ledger")
-	if err := hist.load(emu, time.Now()); err != nil {
-		return exitFatal, fmt.Errorf("demo: %w", err)
-	}
 	addr, stop, err := serveEmulator(emu, "127.0.0.1:0")
 	if err != nil {
 		return exitFatal, fmt.Errorf("demo: %w", err)
 	}
 	defer stop()
+	hist.ledger = path("demo.ledger")
+	if err := hist.load(emu, time.Now(), addr, demoCustomer); err != nil {
+		return exitFatal, fmt.Errorf("demo: %w", err)
+	}
 	if err := os.WriteFile(path("users.csv"), examples.UsersCSV, 0o600); err != nil {
 		return exitFatal, fmt.Errorf("demo: %w", err)
 	}

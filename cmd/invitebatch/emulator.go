@@ -56,9 +56,6 @@ func emulatorCommand(e env, args []string) error {
 			return usagef("emulator: --seed %s: %v", *seed, err)
 		}
 	}
-	if err := hist.load(emu, time.Now()); err != nil {
-		return err
-	}
 	emu.SetLatency(*latency, *jitter)
 	emu.SetQuota(*quota, max(1, int(*quota)))
 	emu.SetFailRate(*failRate)
@@ -67,6 +64,12 @@ func emulatorCommand(e env, args []string) error {
 		return err
 	}
 	defer stop()
+	// The history's ledger names this emulator's address as its backend,
+	// so it is known once the address is: the address is printed only
+	// after the history is in place.
+	if err := hist.load(emu, time.Now(), bound, *customer); err != nil {
+		return err
+	}
 	fmt.Fprintf(e.stderr, "invitebatch emulator: serving customer %s on http://%s/ (stats: /emulator/stats)\n", *customer, bound)
 	fmt.Fprintf(e.stderr, "  use it with: CLOUDIDENTITY_EMULATOR_HOST=%s invitebatch run --customer %s FILE.csv\n", bound, *customer)
 	select {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/invitebatch/invitebatch/batch"
+	"github.com/invitebatch/invitebatch/client"
 	"github.com/invitebatch/invitebatch/client/emulator"
 	"github.com/invitebatch/invitebatch/reports"
 )
@@ -43,8 +44,9 @@ func (h *historyFlags) check(cmd string) error {
 }
 
 // load generates the history as of now, loads it into emu and writes its
-// ledger if asked.
-func (h *historyFlags) load(emu *emulator.Emulator, now time.Time) error {
+// ledger if asked, with the header of the emulator at addr (host:port) and
+// customer.
+func (h *historyFlags) load(emu *emulator.Emulator, now time.Time, addr, customer string) error {
 	if h.count == 0 {
 		return nil
 	}
@@ -53,21 +55,26 @@ func (h *historyFlags) load(emu *emulator.Emulator, now time.Time) error {
 	if h.ledger == "" {
 		return nil
 	}
-	return writeHistoryLedger(h.ledger, past)
+	backend, err := client.BackendOf(client.Config{Emulator: addr})
+	if err != nil {
+		return fmt.Errorf("history ledger: %w", err)
+	}
+	return writeHistoryLedger(h.ledger, reports.LedgerIdentity{Backend: backend.ID(), Customer: customer}, past)
 }
 
-// writeHistoryLedger writes a new ledger at path with what this tool did in
-// past, each line stamped with the time it happened. It holds the results
+// writeHistoryLedger writes a new ledger at path, for the backend and
+// customer of id, with what this tool did in past, each line stamped with
+// the time it happened. It holds the results
 // only (sent, unconfirmed, cancelled), not the intents before them, which a
 // finished run's ledger does not need to be read correctly. An existing
 // file is refused: a history must never mix with a real ledger.
-func writeHistoryLedger(path string, past []emulator.Past) error {
+func writeHistoryLedger(path string, id reports.LedgerIdentity, past []emulator.Past) error {
 	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
 		return usagef("--history-ledger %s: the file exists; give a new file", path)
 	}
 	var mu sync.Mutex
 	var at time.Time
-	l, err := reports.OpenLedger(path, reports.LedgerOptions{Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return at }})
+	l, err := reports.OpenLedger(path, reports.LedgerOptions{Identity: id, Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return at }})
 	if err != nil {
 		return fmt.Errorf("history ledger: %w", err)
 	}

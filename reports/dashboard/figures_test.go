@@ -50,8 +50,11 @@ func TestFigures(t *testing.T) {
 	b.AddLedger(reports.LedgerRecord{Email: "h@x.com", Status: batch.LedgerSendIntent, Time: ago(h)})
 	b.AddLedger(reports.LedgerRecord{Email: "h@x.com", Status: batch.LedgerUnconfirmed, Time: ago(h)})
 	inv("i@x.com", batch.StateAccepted, 1, ago(3*24*h))
-	// m: sent an hour ago, too new to be listed.
+	// m: sent an hour ago, too new to be listed; n: a re-send interrupted.
 	sent("m@x.com", ago(h))
+	sent("n@y.org", ago(9*24*h))
+	b.AddLedger(reports.LedgerRecord{Email: "n@y.org", Status: batch.LedgerResendIntent, Time: ago(h)})
+	inv("n@y.org", batch.StateInvited, 1, ago(9*24*h))
 	b.AddReportRow("users.report.csv:7", "J@x.com", batch.Failed, "500 backend error")
 	b.AddReportRow("users.report.csv:8", "k@x.com", batch.Sent, "")
 	b.AddInvalidRow("users.csv:9", "not-an-address", "no @", "")
@@ -61,12 +64,12 @@ func TestFigures(t *testing.T) {
 	for _, s := range f.Funnel.Stages {
 		counts[s.Name] = s.Count
 	}
-	want := map[string]int{StageFound: 10, StageInvited: 8, StageAccepted: 3, StageDeclined: 1, StagePending: 2,
+	want := map[string]int{StageFound: 11, StageInvited: 9, StageAccepted: 3, StageDeclined: 1, StagePending: 3,
 		StageUnconfirmed: 2, StageCancelled: 1, StageNotYetInvited: 1}
 	if d := cmp.Diff(want, counts); d != "" {
 		t.Errorf("funnel (-want +got):\n%s", d)
 	}
-	if f.Funnel.Stages[0].Share != 1 || f.Funnel.SentByTool != 7 || f.Funnel.InvalidRows != 1 {
+	if f.Funnel.Stages[0].Share != 1 || f.Funnel.SentByTool != 8 || f.Funnel.InvalidRows != 1 {
 		t.Errorf("funnel = %+v", f.Funnel)
 	}
 	tta := f.TimeToAccept
@@ -76,17 +79,17 @@ func TestFigures(t *testing.T) {
 	if tta.ByEmails[0].Count != 1 || tta.ByEmails[1].Count != 1 || tta.Reminded != 2 || tta.AcceptedAfterReminder != 1 {
 		t.Errorf("reminders = %+v", tta)
 	}
-	if tta.FirstEmailOnly != 4 || tta.AcceptedFirstWeek != 1 {
-		t.Errorf("first week: %d of %d, want 1 of 4 (a; not b, c, d, f)", tta.AcceptedFirstWeek, tta.FirstEmailOnly)
+	if tta.FirstEmailOnly != 5 || tta.AcceptedFirstWeek != 1 {
+		t.Errorf("first week: %d of %d, want 1 of 5 (a; not b, d, f, n)", tta.AcceptedFirstWeek, tta.FirstEmailOnly)
 	}
 	if tta.P50Hours != 12 && tta.P50Hours != 9*24 {
 		t.Errorf("p50 = %v", tta.P50Hours)
 	}
-	if f.Pending.Total != 2 || f.Pending.Counts[0][0] != 1 || f.Pending.Counts[3][1] != 1 {
+	if f.Pending.Total != 3 || f.Pending.Counts[0][0] != 1 || f.Pending.Counts[3][1] != 1 || f.Pending.Counts[2][0] != 1 {
 		t.Errorf("pending = %+v: want e (< 2 days, 1 email) and d (2-4 weeks, 2 emails)", f.Pending)
 	}
 	lastDay := f.Daily[len(f.Daily)-1]
-	if len(f.Daily) != 41 || lastDay.Date != "2026-11-30" || lastDay.CumulativeSent != 7 || lastDay.CumulativeAccepted != 3 || lastDay.CumulativeDeclined != 1 {
+	if len(f.Daily) != 41 || lastDay.Date != "2026-11-30" || lastDay.CumulativeSent != 8 || lastDay.CumulativeAccepted != 3 || lastDay.CumulativeDeclined != 1 {
 		t.Errorf("daily: %d days, last %+v", len(f.Daily), lastDay)
 	}
 	reminders := 0
@@ -100,7 +103,7 @@ func TestFigures(t *testing.T) {
 	for _, a := range f.Attention.Rows {
 		att = append(att, a.Status+" "+a.Email)
 	}
-	if d := cmp.Diff([]string{"failed J@x.com", "invalid not-an-address", "unconfirmed h@x.com"}, att); d != "" {
+	if d := cmp.Diff([]string{"failed J@x.com", "invalid not-an-address", "unconfirmed h@x.com", "interrupted n@y.org"}, att); d != "" {
 		t.Errorf("attention (-want +got):\n%s", d)
 	}
 	if len(f.ByDomain) != 2 || f.ByDomain[0].Name != "x.com" || f.ByDomain[0].Found != 7 || f.ByDomain[0].Accepted != 3 {
@@ -110,7 +113,7 @@ func TestFigures(t *testing.T) {
 	if err := b.EachPending(func(r PendingRow) error { rows = append(rows, r.Email); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff([]string{"d@y.org", "e@y.org"}, rows); d != "" {
+	if d := cmp.Diff([]string{"d@y.org", "n@y.org", "e@y.org"}, rows); d != "" {
 		t.Errorf("pending rows, oldest first (-want +got):\n%s", d)
 	}
 }
