@@ -12,14 +12,29 @@ import (
 // content, never a mixture. The file gets mode perm (use 0600: everything this
 // tool writes holds personal data). On failure the temporary file is removed
 // and the old file, if any, is left untouched.
-func WriteFileAtomic(path string, write func(io.Writer) error, perm os.FileMode) (err error) {
+//
+// A path that is a symlink keeps being one: its target is replaced.
+func WriteFileAtomic(path string, write func(io.Writer) error, perm os.FileMode) error {
+	return writeFileAtomic(path, write, perm, nil)
+}
+
+// beforeRenameHook, if set, is called with the temporary file's name just
+// before it is renamed into place (tests: a crash at that moment).
+var beforeRenameHook func(tmp string)
+
+// writeFileAtomic is WriteFileAtomic; beforeRename, if set, is called with
+// the complete temporary file's name before the rename.
+func writeFileAtomic(path string, write func(io.Writer) error, perm os.FileMode, beforeRename func(tmp string) error) (err error) {
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
 	dir := filepath.Dir(path)
 
 	// The temporary file must live in the same directory as the target:
 	// rename is only atomic within one file system. The leading dot keeps it
 	// out of casual listings; CreateTemp opens it with O_EXCL and mode 0600,
 	// so no other user can read it even for a moment.
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	f, err := os.CreateTemp(dir, tempPattern(path))
 	if err != nil {
 		return fmt.Errorf("create temporary file for %s: %w", path, err)
 	}
@@ -55,6 +70,15 @@ func WriteFileAtomic(path string, write func(io.Writer) error, perm os.FileMode)
 		return fmt.Errorf("close %s: %w", tmp, err)
 	}
 
+	if beforeRename != nil {
+		if err := beforeRename(tmp); err != nil {
+			return err
+		}
+	}
+	if beforeRenameHook != nil {
+		beforeRenameHook(tmp)
+	}
+
 	// Rename atomically replaces any old file: readers see the old or the new
 	// content, never a partial file.
 	if err := os.Rename(tmp, path); err != nil {
@@ -83,6 +107,30 @@ func syncDir(dir string) error {
 	}
 	if err := d.Close(); err != nil {
 		return fmt.Errorf("close directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// tempPattern is the os.CreateTemp pattern of WriteFileAtomic's temporary
+// files for path.
+func tempPattern(path string) string { return "." + filepath.Base(path) + ".tmp-*" }
+
+// removeStaleTemps removes the temporary files that a crash in the middle of
+// WriteFileAtomic(path) left behind (a ledger being rewritten by forget
+// holds every address). Only safe under path's lock: nobody else can be
+// writing one.
+func removeStaleTemps(path string) error {
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
+	stale, err := filepath.Glob(filepath.Join(filepath.Dir(path), tempPattern(path)))
+	if err != nil {
+		return err
+	}
+	for _, t := range stale {
+		if err := os.Remove(t); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("remove stale temporary file: %w", err)
+		}
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -150,6 +151,11 @@ func LoadCheckpoint(path string) (*CheckpointState, error) {
 		return nil, fmt.Errorf("load checkpoint: %w", err)
 	}
 	if s.lines == 0 {
+		if fi, err := os.Stat(path); err == nil && fi.Size() == 0 {
+			// Made by Lock for a run that stopped before writing its
+			// header.
+			return nil, j.Close()
+		}
 		return nil, fmt.Errorf("load checkpoint: %s: no header", path)
 	}
 	return s, j.Close()
@@ -292,10 +298,10 @@ func CreateCheckpoint(path string, id RunIdentity, runID string, opts Checkpoint
 	}
 	header := fmt.Sprintf("%s 2 run=%s started=%s %s", checkpointMagic, runID,
 		time.Now().UTC().Format(time.RFC3339), strings.Join(fields, " "))
-	err = WriteFileAtomic(path, func(w io.Writer) error {
+	err = lock.Replace(func(w io.Writer) error {
 		_, err := w.Write(appendLine(nil, []byte(header)))
 		return err
-	}, 0o600)
+	})
 	if err != nil {
 		_ = lock.Unlock()
 		return nil, fmt.Errorf("create checkpoint: %w", err)

@@ -20,6 +20,9 @@ import (
 //	<crc32 (IEEE) of payload, 8 lower-case hex digits> <payload>\n
 //
 // Payloads never contain '\n'; callers quote what might. A final line without
+// '\n' whose checksum is valid is a complete record that lost only its
+// newline (a crash between the two, or an editor): it is kept, and the
+// newline is added before anything is appended. Any other final line without
 // '\n' is a record torn by a crash in the middle of a write: it is dropped on
 // load (and cut off the file before anything is appended), because its writer
 // was never told it was durable. Any other damage is an error: silently
@@ -132,7 +135,7 @@ func OpenJournal(path string, opts JournalOptions, fn func(lineNo int, payload [
 		if opts.onOpen != nil {
 			opts.onOpen(f)
 		}
-		good, err := scanJournal(path, f, fn)
+		good, _, err := scanJournal(path, f, fn)
 		if err != nil || !opts.keepOpen {
 			_ = f.Close()
 		}
@@ -155,9 +158,13 @@ func OpenJournal(path string, opts JournalOptions, fn func(lineNo int, payload [
 	if opts.onOpen != nil {
 		opts.onOpen(f)
 	}
-	good, err := scanJournal(path, f, fn)
+	if err := tightenMode(f); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	good, noNewline, err := scanJournal(path, f, fn)
 	if err == nil {
-		err = cutTornTail(f, good, opts.NoSync)
+		good, err = cutTornTail(f, good, noNewline, opts.NoSync)
 	}
 	if err == nil && good > 0 && !opts.NoSync {
 		// A process killed before its lazy fsync may have left records
@@ -199,31 +206,56 @@ func openOrCreate(path string) (f *os.File, created bool, err error) {
 	return f, created, nil
 }
 
-// cutTornTail truncates f to good bytes if it is longer, so that the next
-// append starts on a fresh line instead of gluing onto a torn one.
-func cutTornTail(f *os.File, good int64, noSync bool) error {
-	st, err := f.Stat()
+// tightenMode makes a journal that others may read (a file of an earlier
+// version, or copied with a loose umask) mode 0600: it holds personal data.
+func tightenMode(f *os.File) error {
+	fi, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("open journal: %w", err)
 	}
-	if st.Size() == good {
+	if fi.Mode().Perm()&0o077 == 0 {
 		return nil
 	}
-	if err := f.Truncate(good); err != nil {
-		return fmt.Errorf("cut torn tail of %s: %w", f.Name(), err)
-	}
-	if noSync {
-		return nil
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("cut torn tail of %s: %w", f.Name(), err)
+	if err := f.Chmod(fi.Mode().Perm() & 0o700); err != nil {
+		return fmt.Errorf("open journal: make %s private: %w", f.Name(), err)
 	}
 	return nil
 }
 
+// cutTornTail truncates f to good bytes if it is longer, so that the next
+// append starts on a fresh line instead of gluing onto a torn one; if the
+// last good line lacks its newline, it adds it. It returns the file's size.
+func cutTornTail(f *os.File, good int64, noNewline, noSync bool) (int64, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("open journal: %w", err)
+	}
+	switch {
+	case noNewline:
+		if _, err := f.Write([]byte{'\n'}); err != nil {
+			return 0, fmt.Errorf("end the last line of %s: %w", f.Name(), err)
+		}
+		good++
+	case st.Size() == good:
+		return good, nil
+	default:
+		if err := f.Truncate(good); err != nil {
+			return 0, fmt.Errorf("cut torn tail of %s: %w", f.Name(), err)
+		}
+	}
+	if noSync {
+		return good, nil
+	}
+	if err := f.Sync(); err != nil {
+		return 0, fmt.Errorf("cut torn tail of %s: %w", f.Name(), err)
+	}
+	return good, nil
+}
+
 // scanJournal calls fn for each complete, valid line of r and returns the
-// offset just past the last one. A final line without '\n' is ignored.
-func scanJournal(path string, r io.Reader, fn func(int, []byte) error) (good int64, err error) {
+// offset just past the last one. A final line without '\n' is a valid line
+// (noNewline) if its checksum is; otherwise it is ignored.
+func scanJournal(path string, r io.Reader, fn func(int, []byte) error) (good int64, noNewline bool, err error) {
 	br := bufio.NewReaderSize(r, 256<<10)
 	var long []byte // a line longer than the reader's buffer, assembled
 	lineNo := 0
@@ -241,10 +273,15 @@ func scanJournal(path string, r io.Reader, fn func(int, []byte) error) (good int
 			line = long
 		}
 		if err == io.EOF {
-			return good, nil // empty, or a torn tail
-		}
-		if err != nil {
-			return good, fmt.Errorf("read journal %s: %w", path, err)
+			if len(line) == 0 || len(line) > MaxPayload+9 {
+				return good, false, nil
+			}
+			if _, perr := parseLine(append(line[:len(line):len(line)], '\n')); perr != nil {
+				return good, false, nil // a torn tail
+			}
+			line, noNewline = append(line[:len(line):len(line)], '\n'), true
+		} else if err != nil {
+			return good, false, fmt.Errorf("read journal %s: %w", path, err)
 		}
 		lineNo++
 		payload, perr := parseLine(line)
@@ -252,7 +289,10 @@ func scanJournal(path string, r io.Reader, fn func(int, []byte) error) (good int
 			perr = fn(lineNo, payload)
 		}
 		if perr != nil {
-			return good, &CorruptError{Path: path, Line: lineNo, Offset: good, Err: perr}
+			return good, false, &CorruptError{Path: path, Line: lineNo, Offset: good, Err: perr}
+		}
+		if noNewline {
+			return good + int64(len(line)) - 1, true, nil
 		}
 		good += int64(len(line))
 	}

@@ -210,6 +210,9 @@ func TestJournalTornTail(t *testing.T) {
 	starts := lineStarts(full)
 	for cut := starts[len(starts)-2]; cut < len(full); cut++ {
 		complete := bytes.Count(full[:cut], []byte("\n")) // lines wholly before cut
+		if full[cut] == '\n' {
+			complete++ // a complete record without its newline is kept
+		}
 		path := filepath.Join(dir, fmt.Sprintf("cut%d", cut))
 		if err := os.WriteFile(path, full[:cut], 0o600); err != nil {
 			t.Fatal(err)
@@ -233,6 +236,38 @@ func TestJournalTornTail(t *testing.T) {
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("cut at %d, then append: payloads (-want +got):\n%s", cut, diff)
 		}
+	}
+}
+
+// TestJournalLastLineWithoutNewline: a complete, CRC-valid last line that
+// lost only its newline was dropped as torn (in a ledger: a send forgotten).
+// It is kept, by readers too, and a writer ends it before appending.
+func TestJournalLastLineWithoutNewline(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j")
+	content := string(appendLine(nil, []byte("one"))) + strings.TrimSuffix(string(appendLine(nil, []byte("two"))), "\n")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, got, err := loadJournal(t, path, JournalOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"one", "two"}, got); diff != "" {
+		t.Errorf("read-only load (-want +got):\n%s", diff)
+	}
+	j, got, err := loadJournal(t, path, JournalOptions{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"one", "two"}, got); diff != "" {
+		t.Errorf("load (-want +got):\n%s", diff)
+	}
+	if err := j.Wait(context.Background(), j.Append([]byte("three"))); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	if b, _ := os.ReadFile(path); string(b) != content+"\n"+string(appendLine(nil, []byte("three"))) {
+		t.Errorf("file after append:\n%s", b)
 	}
 }
 

@@ -226,7 +226,11 @@ func readLedgerAddr(f *os.File, off int64) ([]byte, error) {
 	buf := make([]byte, 128)
 	for {
 		n, err := f.ReadAt(buf, off)
-		if i := bytes.IndexByte(buf[:n], '\n'); i >= 0 {
+		i := bytes.IndexByte(buf[:n], '\n')
+		if i < 0 && err == io.EOF && n > 0 { // a last line without its newline
+			buf, i = append(buf[:n], '\n'), n
+		}
+		if i >= 0 {
 			p, err := parseLine(buf[:i+1])
 			if err != nil {
 				return nil, fmt.Errorf("ledger: read back line at offset %d: %w", off, err)
@@ -392,11 +396,7 @@ func (l *Ledger) record(email string, st batch.LedgerStatus) (*Journal, uint64, 
 	if l.opts.ReadOnly {
 		return nil, 0, fmt.Errorf("ledger %s: %w", l.path, ErrReadOnly)
 	}
-	now := time.Now
-	if l.opts.Now != nil {
-		now = l.opts.Now
-	}
-	nanos := max(now().UnixNano(), 0)
+	nanos := max(l.now().UnixNano(), 0)
 	var b [128]byte
 	p := strconv.AppendInt(b[:0], nanos, 10)
 	p = append(p, ' ')
@@ -509,15 +509,28 @@ func (l *Ledger) Forget(addresses ...string) (removed int, err error) {
 	return removed, nil
 }
 
+// MinPruneAge is how old an address's last record must at least be for
+// Prune to delete it: the ledger is what keeps a send that the API does not
+// show yet (a new account is hidden for days) from being repeated.
+const MinPruneAge = 30 * 24 * time.Hour
+
 // Prune deletes every line about the addresses whose last line is older than
 // olderThan, rewriting the file, and returns how many addresses it removed.
-// An address with a line at or after olderThan keeps all its lines.
+// An address with a line at or after olderThan keeps all its lines, and so
+// does one whose last line is an unresolved intent (send_intent,
+// cancel_intent), a cancel (cancelled: it keeps a cancelled invitation from
+// being sent again) or unconfirmed (a send that may have gone out): only
+// sent and not_sent are pruned. olderThan must be at least MinPruneAge ago.
 func (l *Ledger) Prune(olderThan time.Time) (removed int, err error) {
+	if limit := l.now().Add(-MinPruneAge); olderThan.After(limit) {
+		return 0, fmt.Errorf("ledger prune: %w (asked to prune what is newer than %s)", ErrPruneTooRecent, limit.UTC().Format(time.RFC3339))
+	}
 	cutoff := olderThan.Unix() // index times are whole seconds, rounded down
 	dropped := make(map[string]bool)
 	err = l.rewrite(func(email []byte) bool {
 		e := string(email)
-		if v, _ := l.index.get(hashEmail(e), e, l.readAddr); int64(v&secondsMask) >= cutoff {
+		v, _ := l.index.get(hashEmail(e), e, l.readAddr)
+		if st := batch.LedgerStatus(v >> 56); int64(v&secondsMask) >= cutoff || (st != batch.LedgerSent && st != batch.LedgerNotSent) {
 			return false
 		}
 		if !dropped[e] {
@@ -530,6 +543,17 @@ func (l *Ledger) Prune(olderThan time.Time) (removed int, err error) {
 		return 0, fmt.Errorf("ledger prune: %w", err)
 	}
 	return removed, nil
+}
+
+// ErrPruneTooRecent is returned by Prune for a cutoff less than MinPruneAge
+// ago.
+var ErrPruneTooRecent = fmt.Errorf("records younger than %d days are never pruned", int(MinPruneAge.Hours()/24))
+
+func (l *Ledger) now() time.Time {
+	if l.opts.Now != nil {
+		return l.opts.Now()
+	}
+	return time.Now()
 }
 
 // rewrite replaces the file with a copy without the lines drop selects, then
@@ -574,14 +598,14 @@ func (l *Ledger) rewriteWith(body func(w io.Writer) error) error {
 		return err
 	}
 	header := l.header
-	err := WriteFileAtomic(l.path, func(w io.Writer) error {
+	err := l.lock.Replace(func(w io.Writer) error {
 		if !header.IsZero() {
 			if _, err := w.Write(appendLine(nil, header.payload())); err != nil {
 				return err
 			}
 		}
 		return body(w)
-	}, 0o600)
+	})
 	if err != nil {
 		return err
 	}

@@ -306,3 +306,50 @@ func TestLedgerHashCollision(t *testing.T) {
 		})
 	}
 }
+
+// TestLedgerPruneKeeps: prune deleted cancelled records (so a cancelled
+// invitation could be sent again) and unresolved intents, and took any age.
+func TestLedgerPruneKeeps(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "C0x.ledger")
+	now := t0
+	l, err := OpenLedger(path, LedgerOptions{NoSync: true, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for e, st := range map[string]batch.LedgerStatus{
+		"sent@x.io": batch.LedgerSent, "refused@x.io": batch.LedgerNotSent,
+		"cancelled@x.io": batch.LedgerCancelled, "unconfirmed@x.io": batch.LedgerUnconfirmed,
+	} {
+		settle(t, l, e, st)
+	}
+	for e, st := range map[string]batch.LedgerStatus{"intent@x.io": batch.LedgerSendIntent, "cancelling@x.io": batch.LedgerCancelIntent} {
+		if err := l.Intend(t.Context(), e, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now = t0.Add(60 * 24 * time.Hour)
+	if _, err := l.Prune(now.Add(-time.Hour)); !errors.Is(err, ErrPruneTooRecent) {
+		t.Errorf("Prune of the last hour: %v, want ErrPruneTooRecent", err)
+	}
+	if _, err := l.Prune(now.Add(-MinPruneAge + time.Minute)); !errors.Is(err, ErrPruneTooRecent) {
+		t.Errorf("Prune just under MinPruneAge: %v, want ErrPruneTooRecent", err)
+	}
+	if l.Len() != 6 {
+		t.Fatalf("refused prunes changed the ledger: Len %d", l.Len())
+	}
+	n, err := l.Prune(now.Add(-MinPruneAge))
+	if err != nil || n != 2 {
+		t.Errorf("Prune = %d, %v, want 2 (sent and not_sent)", n, err)
+	}
+	for _, e := range []string{"cancelled@x.io", "unconfirmed@x.io", "intent@x.io", "cancelling@x.io"} {
+		if _, ok := l.Lookup(e); !ok {
+			t.Errorf("%s pruned", e)
+		}
+	}
+	for _, e := range []string{"sent@x.io", "refused@x.io"} {
+		if _, ok := l.Lookup(e); ok {
+			t.Errorf("%s kept", e)
+		}
+	}
+}

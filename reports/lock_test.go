@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -116,4 +117,140 @@ func TestLockDeadHolder(t *testing.T) {
 		t.Fatalf("Lock after the holder died: %v", err)
 	}
 	l.Unlock()
+}
+
+// TestLockByIdentity: the lock belongs to the file, not to the path. A ledger
+// reached through a symlink or a hard link got a second lock file, so two
+// runs wrote one ledger, each with its own index, and both sent.
+func TestLockByIdentity(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "C0x.ledger")
+	if err := os.WriteFile(real, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sym := filepath.Join(dir, "sym.ledger")
+	hard := filepath.Join(t.TempDir(), "hard.ledger") // another directory
+	if err := os.Symlink(real, sym); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(real, hard); err != nil {
+		t.Fatal(err)
+	}
+	for _, first := range []string{real, sym, hard} {
+		l, err := Lock(first)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, second := range []string{real, sym, hard} {
+			if _, err := Lock(second); !IsLocked(err) {
+				t.Errorf("Lock(%s) while %s is locked: %v, want a *LockedError", filepath.Base(second), filepath.Base(first), err)
+			}
+		}
+		if err := l.Unlock(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestLockAfterReplace: a rewrite (forget, prune, a new checkpoint) replaces
+// the file by rename; the lock moves to the new file, so that a second run
+// still finds it locked, and a lock on the replaced file is not taken for
+// one on the path.
+func TestLockAfterReplace(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "C0x.ledger")
+	l, err := Lock(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if err := l.Replace(func(w io.Writer) error { _, err := io.WriteString(w, "new\n"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Lock(path); !IsLocked(err) {
+		t.Errorf("Lock after Replace: %v, want a *LockedError", err)
+	}
+	// The replaced file is free to flock, but it is not the file at path.
+	if ok, err := tryFlock(old); err != nil || !ok {
+		t.Fatalf("flock of the replaced file: %v, %v", ok, err)
+	}
+	if same, _ := isFileAt(old, path); same {
+		t.Error("the replaced file is still at the path")
+	}
+	if err := l.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := Lock(path)
+	if err != nil {
+		t.Fatalf("Lock after Unlock: %v", err)
+	}
+	l2.Unlock()
+}
+
+// TestLockFileSymlinkRefused: a planted users.checkpoint.lock symlink made
+// Lock truncate (and write its holder line into) the file it pointed to.
+func TestLockFileSymlinkRefused(t *testing.T) {
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "precious.txt")
+	if err := os.WriteFile(victim, []byte("do not truncate me\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "users.checkpoint")
+	if err := os.Symlink(victim, path+".lock"); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Lock(path)
+	if err == nil {
+		l.Unlock()
+		t.Error("Lock with a planted .lock symlink succeeded")
+	} else if !strings.Contains(err.Error(), "symlink") {
+		t.Errorf("error %q does not say symlink", err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "do not truncate me\n" {
+		t.Errorf("the symlink's target now holds %q", b)
+	}
+	// A directory, or a file of another user, is refused too.
+	if err := os.Remove(path + ".lock"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(path+".lock", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := Lock(path); err == nil {
+		l.Unlock()
+		t.Error("Lock with a directory as .lock succeeded")
+	}
+	if os.Getuid() == 0 {
+		os.Remove(path + ".lock")
+		if err := os.WriteFile(path+".lock", nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(path+".lock", 4242, 4242); err != nil {
+			t.Fatal(err)
+		}
+		if l, err := Lock(path); err == nil || !strings.Contains(err.Error(), "belongs to user 4242") {
+			if err == nil {
+				l.Unlock()
+			}
+			t.Errorf("Lock with another user's .lock: %v", err)
+		}
+	}
+}
+
+// TestLockFileModeTightened: a loose lock file is made 0600.
+func TestLockFileModeTightened(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.checkpoint")
+	if err := os.WriteFile(path+".lock", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(path+".lock", 0o644)
+	l, err := Lock(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	checkMode(t, path+".lock", 0o600)
 }

@@ -15,7 +15,8 @@ import (
 const ledgerUsage = `Usage:
   invitebatch ledger show [ADDRESS...]            every record (or those of ADDRESS), oldest first, as CSV
   invitebatch ledger forget ADDRESS...            delete every record of these addresses
-  invitebatch ledger prune --older-than DURATION  delete the addresses whose last record is older
+  invitebatch ledger prune --older-than DURATION  delete the addresses whose last record (sent or not_sent) is
+                                                  older (at least 720h = 30 days)
 
 The ledger is the record of every send this tool made; it is what keeps a
 rerun from emailing someone twice. Forgetting an address lets a later run
@@ -72,6 +73,9 @@ func ledgerCommand(e env, args []string) (int, error) {
 	case "prune":
 		if *olderThan <= 0 || len(norm) > 0 {
 			return exitUsage, usagef("ledger prune: want --older-than DURATION and no addresses")
+		}
+		if *olderThan < reports.MinPruneAge {
+			return exitUsage, usagef("ledger prune: --older-than %s: %v", *olderThan, reports.ErrPruneTooRecent)
 		}
 		cutoff := time.Now().Add(-*olderThan)
 		return ledgerEdit(e, *path, func(l *reports.Ledger) (int, error) { return l.Prune(cutoff) })
