@@ -60,7 +60,7 @@ func writeFileAtomic(path string, write func(io.Writer) error, perm os.FileMode,
 	// Flush the data to stable storage before the rename makes it visible:
 	// otherwise a crash could leave the new name pointing at a file whose
 	// blocks were never written (the ext4 "zero-length file" problem).
-	if err := f.Sync(); err != nil {
+	if err := fsync(f); err != nil {
 		return fmt.Errorf("sync %s: %w", tmp, err)
 	}
 
@@ -101,7 +101,7 @@ func syncDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("open directory %s: %w", dir, err)
 	}
-	if err := d.Sync(); err != nil {
+	if err := fsync(d); err != nil {
 		_ = d.Close()
 		return fmt.Errorf("sync directory %s: %w", dir, err)
 	}
