@@ -143,7 +143,12 @@ func (s *CheckpointState) setReason(row int, reason string) {
 // final line is ignored; any other damage is an error (a *CorruptError).
 func LoadCheckpoint(path string) (*CheckpointState, error) {
 	s := &CheckpointState{outcomes: make([]batch.Outcome, 1)}
-	j, err := OpenJournal(path, JournalOptions{ReadOnly: true}, s.apply)
+	empty := false
+	opts := JournalOptions{ReadOnly: true, onOpen: func(f *os.File) {
+		fi, err := f.Stat()
+		empty = err == nil && fi.Size() == 0
+	}}
+	j, err := OpenJournal(path, opts, s.apply)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -151,9 +156,11 @@ func LoadCheckpoint(path string) (*CheckpointState, error) {
 		return nil, fmt.Errorf("load checkpoint: %w", err)
 	}
 	if s.lines == 0 {
-		if fi, err := os.Stat(path); err == nil && fi.Size() == 0 {
-			// Made by Lock for a run that stopped before writing its
-			// header.
+		if empty {
+			// Made by Lock (it creates the file it locks) for a run
+			// that has not written its header yet, or stopped before.
+			// The header is written to a new file renamed over this one,
+			// so the file read here stays empty.
 			return nil, j.Close()
 		}
 		return nil, fmt.Errorf("load checkpoint: %s: no header", path)
