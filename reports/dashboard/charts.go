@@ -8,6 +8,8 @@ import (
 	"bytes"
 	"fmt"
 	"image/color"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -72,6 +74,28 @@ func svg(p *plot.Plot, w, h vg.Length, labelledBy string) (string, error) {
 	}
 	attrs := fmt.Sprintf(`<svg role="img" aria-labelledby=%q class="chart"`, labelledBy)
 	return strings.Replace(s, "<svg", attrs, 1), nil
+}
+
+// countTicks marks a count axis with about five whole-number ticks at 1,
+// 2 or 5 times a power of ten (gonum's default ticks print 2500.00).
+type countTicks struct{}
+
+func (countTicks) Ticks(lo, hi float64) []plot.Tick {
+	raw := max(hi-lo, 1) / 5
+	mag := math.Pow(10, math.Floor(math.Log10(raw)))
+	step := 10 * mag
+	for _, m := range []float64{1, 2, 5} {
+		if m*mag >= raw {
+			step = m * mag
+			break
+		}
+	}
+	step = max(step, 1)
+	var ts []plot.Tick
+	for v := math.Ceil(lo/step) * step; v <= hi+step/1e6; v += step {
+		ts = append(ts, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', 0, 64)})
+	}
+	return ts
 }
 
 // headroom leaves room above the data for the legend.
@@ -143,6 +167,7 @@ func funnelChart(f *Figures) (string, error) {
 	p.NominalY(labels...)
 	p.X.Label.Text = "accounts"
 	p.X.Min = 0
+	p.X.Tick.Marker = countTicks{}
 	return svg(p, chartWidth, chartHeight, "cap-funnel")
 }
 
@@ -179,6 +204,7 @@ func timelineChart(f *Figures) (string, error) {
 	p.X.Tick.Marker = plot.TimeTicks{Format: "Jan 2"}
 	p.Y.Label.Text = "cumulative"
 	p.Y.Min = 0
+	p.Y.Tick.Marker = countTicks{}
 	if n := len(f.Daily); n > 0 {
 		last := f.Daily[n-1]
 		p.Y.Max = headroom(float64(max(last.CumulativeSent, last.CumulativeAccepted, last.CumulativeDeclined)))
@@ -202,6 +228,7 @@ func bucketChart(bs []Bucket, c color.Color, unit, caption string) (string, erro
 	p.NominalX(labels...)
 	p.Y.Label.Text = unit
 	p.Y.Min = 0
+	p.Y.Tick.Marker = countTicks{}
 	return svg(p, chartWidth, 6*vg.Centimeter, caption)
 }
 
@@ -229,6 +256,7 @@ func pendingChart(f *Figures) (string, error) {
 	p.X.Label.Text = "time since the last email"
 	p.Y.Label.Text = "pending invitations"
 	p.Y.Min = 0
+	p.Y.Tick.Marker = countTicks{}
 	top := 0
 	for _, row := range f.Pending.Counts {
 		sum := 0
@@ -291,6 +319,7 @@ func groupChart(gs []Group, caption string) (string, error) {
 		top = max(top, g.Found)
 	}
 	p.X.Max = headroom(float64(top))
+	p.X.Tick.Marker = countTicks{}
 	h := max(5*vg.Centimeter, vg.Length(n)*0.6*vg.Centimeter+2*vg.Centimeter)
 	return svg(p, chartWidth, h, caption)
 }

@@ -93,3 +93,23 @@ func BenchmarkDashboard100k(b *testing.B) {
 		b.ReportMetric(float64(out.Len()), "html-bytes")
 	}
 }
+
+func TestCountTicks(t *testing.T) {
+	for _, c := range []struct {
+		lo, hi float64
+		want   string
+	}{
+		{0, 2500, "0 500 1000 1500 2000 2500"},
+		{0, 3, "0 1 2 3"},
+		{0, 0, "0"},
+		{0, 135, "0 50 100"},
+	} {
+		var got []string
+		for _, tk := range (countTicks{}).Ticks(c.lo, c.hi) {
+			got = append(got, tk.Label)
+		}
+		if strings.Join(got, " ") != c.want {
+			t.Errorf("Ticks(%v, %v) = %v, want %s", c.lo, c.hi, got, c.want)
+		}
+	}
+}
