@@ -26,9 +26,8 @@ type apiFlags struct {
 	credentials, quotaProj  string
 	impersonateUser, impSA  string
 	qps                     float64
-	emulatorHost            string // CLOUDIDENTITY_EMULATOR_HOST
-	endpointID              string // names the endpoint in the default ledger's name
-	backend                 client.Backend
+	emulatorHost            string         // CLOUDIDENTITY_EMULATOR_HOST
+	backend                 client.Backend // what the flags reach: it names the default ledger
 }
 
 func (a *apiFlags) register(fs *flag.FlagSet, getenv func(string) string) {
@@ -56,8 +55,8 @@ func (a *apiFlags) checkWith(cmd string, e env, builtin bool) error {
 	switch {
 	case a.customer == "":
 		return usagef("%s: --customer (or INVITEBATCH_CUSTOMER) is required", cmd)
-	case strings.ContainsAny(a.customer, "/?#%@\\ \t"):
-		return usagef("%s: --customer %q is not a customer ID", cmd, a.customer)
+	case !validCustomer(a.customer):
+		return usagef("%s: --customer %q is not a customer ID (C0xxxxxxx: letters and digits)", cmd, a.customer)
 	case a.api != client.APIv1 && a.api != client.APIv1beta1:
 		return usagef("%s: --api %q: want v1 or v1beta1", cmd, a.api)
 	case !(a.qps > 0):
@@ -76,18 +75,25 @@ func (a *apiFlags) checkWith(cmd string, e env, builtin bool) error {
 	if (builtin || a.emulatorHost != "") && (a.credentials != "" || a.impersonateUser != "" || a.impSA != "" || a.quotaProj != "") {
 		return usagef("%s: the emulator takes no credentials; drop --credentials, --impersonate-* and --quota-project", cmd)
 	}
-	var err error
-	if a.endpointID, err = ledgerKey(builtin, a.emulatorHost, a.endpoint); err != nil {
-		return err
-	}
 	a.backend = client.BuiltinEmulator
 	if !builtin {
+		var err error
 		if a.backend, err = client.BackendOf(a.config()); err != nil {
 			return usagef("%s: %v", cmd, err)
 		}
 	}
 	return nil
 }
+
+// validCustomer reports whether c can be a customer ID: letters, digits,
+// '_' and '-' (C0xxxxxxx; my_customer), at most 64 of them. The ID names
+// the default ledger's file.
+func validCustomer(c string) bool {
+	return len(c) <= 64 && strings.Trim(c, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == ""
+}
+
+// owner is the customer and backend whose ledger the command uses.
+func (a *apiFlags) owner() ledgerOwner { return ledgerOwner{customer: a.customer, backend: a.backend} }
 
 // config is the client configuration the flags say.
 func (a *apiFlags) config() client.Config {
@@ -120,18 +126,12 @@ func (a *apiFlags) connect(e env, conns int) (*client.Client, error) {
 	return c, nil
 }
 
-// openLedgerReadOnly opens the customer's ledger (or path) without locking
-// it, so that it can be read while a run writes it. A missing ledger reads
-// as empty.
-func (a *apiFlags) openLedgerReadOnly(path string) (*reports.Ledger, error) {
-	if path == "" {
-		p, err := reports.DefaultLedgerPath(a.customer, a.endpointID)
-		if err != nil {
-			return nil, usagef("ledger: %v (use --ledger PATH)", err)
-		}
-		path = p
-	}
-	return reports.OpenLedger(path, reports.LedgerOptions{ReadOnly: true})
+// openLedgerReadOnly opens the ledger of the customer on the backend (or
+// path) without locking it, so that it can be read while a run writes it.
+// A missing ledger reads as empty; another backend's or customer's is
+// refused.
+func (a *apiFlags) openLedgerReadOnly(e env, cmd, path string) (*reports.Ledger, string, error) {
+	return a.owner().openLedger(cmd, path, reports.LedgerOptions{ReadOnly: true}, e.stderr)
 }
 
 // stopContext returns a context cancelled on the first signal too: a

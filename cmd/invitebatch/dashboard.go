@@ -95,15 +95,7 @@ func (o *dashboardOptions) run(e env) (int, error) {
 			return exitUsage, fmt.Errorf("dashboard: %w", err)
 		}
 	}
-	ledgerPath := o.ledger
-	if ledgerPath == "" {
-		p, err := reports.DefaultLedgerPath(o.customer, o.endpointID)
-		if err != nil {
-			return exitUsage, usagef("dashboard: ledger: %v (use --ledger PATH)", err)
-		}
-		ledgerPath = p
-	}
-	ledger, err := o.openLedgerReadOnly(ledgerPath)
+	ledger, ledgerPath, err := o.openLedgerReadOnly(e, "dashboard", o.ledger)
 	if err != nil {
 		return exitCode(err), fmt.Errorf("dashboard: %w", err)
 	}

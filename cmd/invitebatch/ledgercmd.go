@@ -9,6 +9,7 @@ import (
 	"github.com/gocarina/gocsv"
 
 	"github.com/invitebatch/invitebatch/batch/input"
+	"github.com/invitebatch/invitebatch/client"
 	"github.com/invitebatch/invitebatch/reports"
 )
 
@@ -27,8 +28,9 @@ email it again. Flags:
 func ledgerCommand(e env, args []string) (int, error) {
 	fs := flag.NewFlagSet("ledger", flag.ContinueOnError)
 	customer := fs.String("customer", e.getenv("INVITEBATCH_CUSTOMER"), "customer `ID` whose ledger to use")
-	path := fs.String("ledger", "", "ledger `file` (default: the customer's, for the endpoint CLOUDIDENTITY_EMULATOR_HOST or --endpoint names)")
+	path := fs.String("ledger", "", "ledger `file` (default: the customer's, for the backend CLOUDIDENTITY_EMULATOR_HOST, --endpoint or --emulator names)")
 	endpoint := fs.String("endpoint", "", "the API base `URL` the runs used, if not Google's")
+	builtin := fs.Bool("emulator", false, "the ledger of run --emulator")
 	olderThan := fs.Duration("older-than", 0, "for prune: age of the last record, e.g. 2160h (90 days)")
 	pos, err := parseFlags(fs, args)
 	if errors.Is(err, flag.ErrHelp) || (err == nil && len(pos) == 0) {
@@ -42,17 +44,9 @@ func ledgerCommand(e env, args []string) (int, error) {
 		return exitUsage, err
 	}
 	sub, addrs := pos[0], pos[1:]
-	if *path == "" {
-		if *customer == "" {
-			return exitUsage, usagef("ledger: --customer (or INVITEBATCH_CUSTOMER) or --ledger is required")
-		}
-		key, err := ledgerKey(false, e.getenv("CLOUDIDENTITY_EMULATOR_HOST"), *endpoint)
-		if err != nil {
-			return exitUsage, err
-		}
-		if *path, err = reports.DefaultLedgerPath(*customer, key); err != nil {
-			return exitUsage, err
-		}
+	open, err := ledgerOpener(e, "ledger "+sub, *customer, *path, *endpoint, *builtin, sub != "show")
+	if err != nil {
+		return exitUsage, err
 	}
 	norm := make([]string, 0, len(addrs))
 	for _, a := range addrs {
@@ -64,12 +58,12 @@ func ledgerCommand(e env, args []string) (int, error) {
 	}
 	switch sub {
 	case "show":
-		return ledgerShow(e, *path, norm)
+		return ledgerShow(e, open, norm)
 	case "forget":
 		if len(norm) == 0 {
 			return exitUsage, usagef("ledger forget: name the addresses to forget")
 		}
-		return ledgerEdit(e, *path, func(l *reports.Ledger) (int, error) { return l.Forget(norm...) })
+		return ledgerEdit(e, open, func(l *reports.Ledger) (int, error) { return l.Forget(norm...) })
 	case "prune":
 		if *olderThan <= 0 || len(norm) > 0 {
 			return exitUsage, usagef("ledger prune: want --older-than DURATION and no addresses")
@@ -78,7 +72,7 @@ func ledgerCommand(e env, args []string) (int, error) {
 			return exitUsage, usagef("ledger prune: --older-than %s: %v", *olderThan, reports.ErrPruneTooRecent)
 		}
 		cutoff := time.Now().Add(-*olderThan)
-		return ledgerEdit(e, *path, func(l *reports.Ledger) (int, error) { return l.Prune(cutoff) })
+		return ledgerEdit(e, open, func(l *reports.Ledger) (int, error) { return l.Prune(cutoff) })
 	}
 	return exitUsage, usagef("ledger: unknown subcommand %q (want show, forget or prune)", sub)
 }
@@ -90,8 +84,43 @@ type ledgerRow struct {
 	Status string `csv:"status"`
 }
 
-func ledgerShow(e env, path string, only []string) (int, error) {
-	l, err := reports.OpenLedger(path, reports.LedgerOptions{ReadOnly: true})
+// ledgerOpener returns the func that opens the ledger the flags name: the
+// customer's on a backend (upgrading an earlier version's, see
+// ledgerOwner.openLedger), or the file of --ledger (checked against its
+// customer and backend when --customer or INVITEBATCH_CUSTOMER names one).
+// A command that writes the ledger refuses my_customer.
+func ledgerOpener(e env, cmd, customer, path, endpoint string, builtin, writes bool) (func(reports.LedgerOptions) (*reports.Ledger, string, error), error) {
+	emulatorHost := e.getenv("CLOUDIDENTITY_EMULATOR_HOST")
+	switch {
+	case customer == "" && path == "":
+		return nil, usagef("ledger: --customer (or INVITEBATCH_CUSTOMER) or --ledger is required")
+	case customer == "":
+		return func(opts reports.LedgerOptions) (*reports.Ledger, string, error) {
+			l, err := reports.OpenLedger(path, opts)
+			return l, path, err
+		}, nil
+	case !validCustomer(customer):
+		return nil, usagef("ledger: --customer %q is not a customer ID (C0xxxxxxx: letters and digits)", customer)
+	case writes && isMyCustomer(customer):
+		return nil, errMyCustomer(cmd)
+	case (builtin && (emulatorHost != "" || endpoint != "")) || (emulatorHost != "" && endpoint != ""):
+		return nil, usagef("ledger: choose one of --emulator, CLOUDIDENTITY_EMULATOR_HOST and --endpoint")
+	}
+	b := client.BuiltinEmulator
+	if !builtin {
+		var err error
+		if b, err = client.BackendOf(client.Config{Emulator: emulatorHost, Endpoint: endpoint}); err != nil {
+			return nil, usagef("ledger: %v", err)
+		}
+	}
+	owner := ledgerOwner{customer: customer, backend: b}
+	return func(opts reports.LedgerOptions) (*reports.Ledger, string, error) {
+		return owner.openLedger(cmd, path, opts, e.stderr)
+	}, nil
+}
+
+func ledgerShow(e env, open func(reports.LedgerOptions) (*reports.Ledger, string, error), only []string) (int, error) {
+	l, _, err := open(reports.LedgerOptions{ReadOnly: true})
 	if err != nil {
 		return exitCode(err), err
 	}
@@ -140,8 +169,8 @@ func ledgerShow(e env, path string, only []string) (int, error) {
 
 // ledgerEdit runs edit on the ledger under its lock (exit 4 while a run
 // holds it).
-func ledgerEdit(e env, path string, edit func(*reports.Ledger) (int, error)) (int, error) {
-	l, err := reports.OpenLedger(path, reports.LedgerOptions{})
+func ledgerEdit(e env, open func(reports.LedgerOptions) (*reports.Ledger, string, error), edit func(*reports.Ledger) (int, error)) (int, error) {
+	l, path, err := open(reports.LedgerOptions{})
 	if err != nil {
 		return exitCode(err), err
 	}

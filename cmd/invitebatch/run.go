@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -147,6 +146,9 @@ func parseRunFlags(e env, name string, args []string) (*runOptions, error) {
 	if err := o.checkWith(name, e, o.emulator); err != nil {
 		return nil, err
 	}
+	if isMyCustomer(o.customer) && !o.dryRun {
+		return nil, errMyCustomer(name)
+	}
 	if o.file == "-" && o.report == "" {
 		return nil, usagef("run: reading stdin needs --report PATH")
 	}
@@ -185,25 +187,6 @@ func sameFile(a, b string) bool {
 	fa, errA := os.Stat(a)
 	fb, errB := os.Stat(b)
 	return errA == nil && errB == nil && os.SameFile(fa, fb)
-}
-
-// ledgerKey names the endpoint in the default ledger's file name, so that
-// runs against an emulator or another endpoint never share the production
-// ledger ("" for Google's).
-func ledgerKey(builtin bool, emulatorHost, endpoint string) (string, error) {
-	switch {
-	case builtin:
-		return "emulator-builtin", nil
-	case emulatorHost != "":
-		return "emulator-" + emulatorHost, nil
-	case endpoint != "":
-		u, err := url.Parse(endpoint)
-		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-			return "", usagef("--endpoint %q is not an http(s) URL", endpoint)
-		}
-		return u.Host, nil
-	}
-	return "", nil
 }
 
 // sibling returns file's name without its extension, then suffix, in its
@@ -264,7 +247,7 @@ func (o *runOptions) run(e env) (code int, err error) {
 	records := scan.records
 
 	// The ledger and the checkpoint, locked (exit 4 if another run has them).
-	ledger, err := o.openLedger(records)
+	ledger, err := o.openLedger(e, command, records)
 	if err != nil {
 		return exitCode(err), err
 	}

@@ -23,17 +23,13 @@ import (
 
 func newHasher() hash.Hash { return sha256.New() }
 
-// openLedger opens the run's ledger: locked for a real run, read-only for
-// a dry run (which must not write one).
-func (o *runOptions) openLedger(rows int) (*reports.Ledger, error) {
-	if o.ledger == "" {
-		p, err := reports.DefaultLedgerPath(o.customer, o.endpointID)
-		if err != nil {
-			return nil, fmt.Errorf("ledger: %w (use --ledger PATH)", err)
-		}
-		o.ledger = p
-	}
-	l, err := reports.OpenLedger(o.ledger, reports.LedgerOptions{ReadOnly: o.dryRun, NoSync: o.noSync, Reserve: rows})
+// openLedger opens the run's ledger, the customer's on the run's backend
+// (or --ledger): locked for a real run, read-only for a dry run (which must
+// not write one). A real run first upgrades an earlier version's ledgers
+// (see ledgerOwner.openLedger).
+func (o *runOptions) openLedger(e env, command string, rows int) (*reports.Ledger, error) {
+	l, path, err := o.owner().openLedger(command, o.ledger, reports.LedgerOptions{ReadOnly: o.dryRun, NoSync: o.noSync, Reserve: rows}, e.stderr)
+	o.ledger = path
 	var ce *reports.CorruptError
 	if errors.As(err, &ce) {
 		// Never start over silently: the ledger is what prevents second

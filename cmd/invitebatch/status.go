@@ -106,7 +106,7 @@ func (o *statusOptions) run(e env) (int, error) {
 			return exitUsage, err
 		}
 	}
-	ledger, err := o.openLedgerReadOnly(o.ledger)
+	ledger, _, err := o.openLedgerReadOnly(e, "status", o.ledger)
 	if err != nil {
 		return exitCode(err), err
 	}
