@@ -67,7 +67,7 @@ func TestLedgerLocalhostIsLoopbackAddress(t *testing.T) {
 	if res := w.runR("run", "users.csv"); res.code != 0 {
 		t.Fatalf("run through 127.0.0.1: exit %d\n%s", res.code, res.stderr)
 	}
-	for _, host := range []string{"localhost:" + w.port(), "LOCALHOST.:" + w.port()} {
+	for _, host := range []string{"localhost:" + w.port(), "LocalHost:" + w.port()} {
 		res := w.runEnv([]string{goraceEnv, "CLOUDIDENTITY_EMULATOR_HOST=" + host}, "run", "--fresh", "users.csv")
 		checkRaces(t, res.stderr)
 		if res.code != 0 {
