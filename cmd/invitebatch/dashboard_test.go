@@ -224,3 +224,16 @@ func TestDashboardHTMLAndPendingCSV(t *testing.T) {
 		t.Errorf("no pending row was due for a re-send after 1h: %v", rows[:min(3, len(rows))])
 	}
 }
+
+// TestDashboardRefusesAnotherCustomersLedger: the ledger names its owner;
+// a dashboard for another customer refuses it (exit 2) before any request.
+func TestDashboardRefusesAnotherCustomersLedger(t *testing.T) {
+	w, _ := historyWorld(t, emulator.History{Count: 20, Weeks: 1, Seed: 2})
+	res := w.run("dashboard", "--customer", "C0other", "--ledger", "ledger", "--format", "json")
+	if res.code != 2 || !strings.Contains(res.stderr, "belongs to") {
+		t.Errorf("exit %d, want 2 and the ledger's owner named\n%s", res.code, res.stderr)
+	}
+	if n := w.emu.Stats().Total(emulator.MethodList); n != 0 {
+		t.Errorf("%d list requests before the refusal", n)
+	}
+}
