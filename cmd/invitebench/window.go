@@ -41,13 +41,29 @@ func diffStats(a, b emulator.Stats, secs float64) window {
 // request, then the counts of the whole run once contender returned (for
 // the harms: emails to people already invited, duplicate sends).
 func measure(e *emu, d time.Duration, contender func(ctx context.Context) error) (window, emulator.Stats, error) {
+	return measureAligned(e, d, 0, contender)
+}
+
+// measureAligned is measure for a quota of fixed windows of length align
+// (aligned to the clock, as the emulator's are): the contender starts at a
+// window's start, and the measured span is [that start, start+d], the same
+// windows for every contender. align 0: measure.
+func measureAligned(e *emu, d, align time.Duration, contender func(ctx context.Context) error) (window, emulator.Stats, error) {
+	var s0 emulator.Stats
+	var t0 time.Time
+	if align > 0 {
+		t0 = time.Now().Truncate(align).Add(align)
+		time.Sleep(time.Until(t0))
+		var err error
+		if s0, err = e.stats(); err != nil {
+			return window{}, s0, err
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- contender(ctx) }()
-	var s0 emulator.Stats
-	var t0 time.Time
-	for {
+	for align == 0 {
 		st, err := e.stats()
 		if err != nil {
 			cancel()
