@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -47,8 +49,13 @@ type quotaRegime struct {
 func quotaCost(o *options) error {
 	s := o.adaptS
 	d := o.duration
-	regimes := []quotaRegime{{name: fmt.Sprintf("bucket(S=%g/s)", s), emuArgs: []string{"--quota", fmt.Sprint(s)}, d: d},
-		fixedWindowRegime(o, s)}
+	regimes := []quotaRegime{{name: fmt.Sprintf("bucket(S=%g/s)", s), emuArgs: []string{"--quota", fmt.Sprint(s)}, d: d}}
+	if out, _ := exec.Command(o.bin, "emulator", "-h").CombinedOutput(); bytes.Contains(out, []byte("-window-quota")) {
+		regimes = append(regimes, fixedWindowRegime(o, s))
+	} else {
+		// A binary from before the emulator's fixed windows (-bin).
+		fmt.Printf("%-12s  quota=fixed-windows  skipped: this emulator has no --window-quota  (info)\n", "quota-cost")
+	}
 	for _, q := range regimes {
 		rows := int(2.5 * s * q.d.Seconds()) // more than either side can settle in the window
 		type result struct {
