@@ -126,7 +126,8 @@ type LedgerEntry struct {
 // across runs and input files: the authority for "did we already email this
 // person?". Addresses are normalised (trimmed, lower-case).
 type Ledger interface {
-	// Lookup returns the last entry recorded for email.
+	// Lookup returns the last entry recorded for email. Its Time may be
+	// rounded down to a whole second.
 	Lookup(email string) (LedgerEntry, bool)
 	// Intend records that a send or cancel (status LedgerSendIntent or
 	// LedgerCancelIntent) is about to leave. It returns only once the record

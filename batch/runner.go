@@ -251,7 +251,7 @@ func (r *Runner) produce(ctx context.Context, src Source, jobs chan<- job, resul
 			return false, err
 		}
 		if r.SkipFrom > 0 && rec.Row >= r.SkipFrom {
-			return false, nil
+			return r.drain(ctx, jobs)
 		}
 		skip := r.Skip != nil && r.Skip(rec.Row)
 		res := Result{Row: rec.Row, Email: rec.Email}

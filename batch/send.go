@@ -15,6 +15,10 @@ import (
 // back of the run meanwhile; its worker takes the next row.
 var errSettleLater = errors.New("row waits for its settle window")
 
+// ledgerResolution is the resolution of a LedgerEntry's Time (see
+// Ledger.Lookup): a record's real time is up to this much later.
+const ledgerResolution = time.Second
+
 // settleLater is a row waiting for its settle window.
 type settleLater struct {
 	due   time.Time   // the read-back is made no sooner
@@ -136,7 +140,9 @@ func (r *Runner) unsent(t *tally, email string, prior LedgerEntry) error {
 // its settle window, counted from the ledger record's time, has passed;
 // until then the row waits at the back of the run.
 func (r *Runner) settleEarlier(ctx context.Context, t *tally, email string, e LedgerEntry) (Outcome, string, error) {
-	p := &settleLater{due: e.Time.Add(r.SettleWindow), prior: e, made: 1, early: true,
+	// The ledger keeps whole seconds, rounded down: the intent may be up to
+	// a second later than its record says.
+	p := &settleLater{due: e.Time.Add(ledgerResolution + r.SettleWindow), prior: e, made: 1, early: true,
 		why: "an earlier run stopped while the send was in flight"}
 	switch e.Status {
 	case LedgerUnconfirmed:

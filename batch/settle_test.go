@@ -415,3 +415,24 @@ func TestNoThirdSend(t *testing.T) {
 		t.Errorf("outcome %v, want unconfirmed", got)
 	}
 }
+
+// TestSkipFromWaitsForTheWaitingRows: a resumed run that stops reading its
+// input early (SkipFrom) still settles the rows waiting for their window,
+// instead of leaving them and calling the run stopped.
+func TestSkipFromWaitsForTheWaitingRows(t *testing.T) {
+	api := newFakeAPI()
+	csv := unmanagedRows(api, 3)
+	l := newMemLedger()
+	l.entries["u0@x.com"] = LedgerEntry{Status: LedgerSendIntent, Time: time.Now()}
+	r := newTestRunner(api, l)
+	r.SettleWindow = 100 * time.Millisecond
+	r.SkipFrom = 2
+	sink := memSink{}
+	st, err := r.Run(context.Background(), csvSource(csv), sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Stopped || sink[1].Outcome != Sent {
+		t.Errorf("stopped %v, row 1 %v (%s); want finished, sent", st.Stopped, sink[1].Outcome, sink[1].Reason)
+	}
+}
