@@ -59,6 +59,7 @@ func (e *Emulator) serveMethod(r *http.Request, rt route, body []byte) (any, *ap
 	a, _ := e.account(email)
 	switch rt.method {
 	case MethodGet:
+		a = e.lagged(email, a)
 		vis := e.visible(email, a)
 		e.mu.Unlock()
 		if !vis {
@@ -82,6 +83,7 @@ func (e *Emulator) serveMethod(r *http.Request, rt route, body []byte) (any, *ap
 		if a.state == stInvited {
 			e.resends++
 		}
+		e.remember(email, a)
 		a.state, a.mails, a.updated = stInvited, a.mails+1, e.now().UnixNano()
 		a.delivered++
 		e.sends++

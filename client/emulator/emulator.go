@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -48,6 +49,9 @@ type Emulator struct {
 	dupSends int
 	resends  int // sends to an invitation already INVITED
 	opSeq    uint64
+	stale    map[string]staleRead // what get shows until a send's read lag has passed
+
+	readLag atomic.Int64 // SetReadLag, in nanoseconds
 
 	knobMu     sync.Mutex // guards the fields below
 	rng        *rand.Rand

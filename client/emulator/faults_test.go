@@ -355,3 +355,23 @@ func TestLatency(t *testing.T) {
 		t.Error("the abandoned send went out")
 	}
 }
+
+func TestReadLag(t *testing.T) {
+	e := New(Options{Customer: testCustomer})
+	e.SetReadLag(time.Hour)
+	_, apis := newServer(t, e)
+	a := apis["v1"]
+	if _, _, err := a.send("a@x.com"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.get("a@x.com"); err != nil || got.State != "NOT_YET_SENT" {
+		t.Errorf("get during the lag: %+v, %v; want NOT_YET_SENT", got, err)
+	}
+	e.SetReadLag(0)
+	if got, err := a.get("a@x.com"); err != nil || got.State != "INVITED" || got.Mails != 1 {
+		t.Errorf("get after the lag: %+v, %v; want INVITED with 1 mail", got, err)
+	}
+	if n := e.Sends("a@x.com"); n != 1 {
+		t.Errorf("Sends = %d, want 1", n)
+	}
+}
