@@ -340,10 +340,19 @@ func TestCrashKillNineNeverSendsTwice(t *testing.T) {
 	t.Logf("rows=%d kills=%d seed=%d (replay: INVITEBATCH_CRASH_SEED=%d)", n, kills, seed, seed)
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	args := []string{"run", "--qps", "2000", "--workers", "32", "--ledger", "ledger", "users.csv"}
+	// Every third stop is a hard one (Ctrl-C twice) of a run slow enough
+	// that most workers wait for the rate limiter: their sends never left,
+	// and must leave no intent behind.
+	slow := []string{"run", "--qps", "150", "--workers", "32", "--ledger", "ledger", "users.csv"}
 	modes := [...]emulator.AmbiguousMode{emulator.AmbiguousStatus500, emulator.AmbiguousDrop}
 
 	w, emails := crashWorld(t, n)
-	var midRun, early, late int
+	// The API's reads lag its writes by less than the emulator's default
+	// settle window (1s): a read-back made sooner than the window after an
+	// ambiguous send (in the run, or by the rerun right after a kill) would
+	// see NOT_YET_SENT and send a second email.
+	w.emu.SetReadLag(500 * time.Millisecond)
+	var midRun, early, late, hard int
 	seriesEnded := false // a kill came too late: the checkpoint was finished
 	for k := range kills {
 		w.emu.SetAmbiguousSendRate(0.05, modes[k%2])
@@ -352,7 +361,12 @@ func TestCrashKillNineNeverSendsTwice(t *testing.T) {
 			t.Logf("kill %d: only %d rows left, no more kills", k+1, n-before)
 			break
 		}
-		p := w.start(args...)
+		hardStop := k%3 == 2
+		cmdline := args
+		if hardStop {
+			cmdline = slow
+		}
+		p := w.start(cmdline...)
 		// Aim the kill at a random point of what is left of the run: one in
 		// eight during the start-up (input check, locks, list lookup), the
 		// others after a random share (up to 60%) of the remaining rows, plus
@@ -369,11 +383,21 @@ func TestCrashKillNineNeverSendsTwice(t *testing.T) {
 			time.Sleep(d)
 			aim = fmt.Sprintf("%v after row %d of %d", d, target, n)
 		}
-		res := p.kill9()
+		var res procResult
+		if hardStop {
+			hard++
+			p.signal(os.Interrupt)
+			time.Sleep(time.Duration(rng.Int64N(int64(20 * time.Millisecond))))
+			p.signal(os.Interrupt)
+			res = p.wait(time.Minute)
+			aim += ", hard stop (Ctrl-C twice)"
+		} else {
+			res = p.kill9()
+		}
 		checkRaces(t, res.stderr)
 		after := w.checkpoint("users.checkpoint")
 		switch {
-		case res.signaled != syscall.SIGKILL || (after != nil && after.Finished):
+		case (!hardStop && res.signaled != syscall.SIGKILL) || (hardStop && res.code != 3) || (after != nil && after.Finished):
 			late++
 			seriesEnded = true
 			t.Logf("kill %d, %s: too late (exit %d)", k+1, aim, res.code)
@@ -402,7 +426,7 @@ func TestCrashKillNineNeverSendsTwice(t *testing.T) {
 		if final = w.runR(args...); final.code == 0 || final.code == 1 {
 			break
 		}
-		t.Logf("rerun %d: exit %d", try+1, final.code)
+		t.Logf("rerun %d: exit %d\n%s", try+1, final.code, final.stderr)
 	}
 	if s := w.checkpoint("users.checkpoint"); s == nil || !s.Finished {
 		t.Errorf("after the final run the checkpoint is not finished")
@@ -455,8 +479,8 @@ func TestCrashKillNineNeverSendsTwice(t *testing.T) {
 	if final.code != wantCode {
 		t.Errorf("final run exit %d, want %d (outcomes %v)", final.code, wantCode, counts)
 	}
-	t.Logf("outcomes %v; kills: %d mid-run, %d early, %d after the end; %d sends, %d requests",
-		counts, midRun, early, late, st.Sends, arrivals(w.emu))
+	t.Logf("outcomes %v; stops: %d mid-run, %d early, %d after the end (%d of them hard stops); %d sends, %d requests",
+		counts, midRun, early, late, hard, st.Sends, arrivals(w.emu))
 
 	// The next run of the same command (cron): nobody is emailed again.
 	w.emu.SetAmbiguousSendRate(0, emulator.AmbiguousStatus500)
