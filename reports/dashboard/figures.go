@@ -168,7 +168,7 @@ type Group struct {
 	Invited       int    `json:"invited"`
 	Accepted      int    `json:"accepted"`
 	Declined      int    `json:"declined"`
-	Pending       int    `json:"pending"`
+	Pending       int    `json:"pending"` // INVITED, and sent but not listed yet
 	NotYetInvited int    `json:"not_yet_invited"`
 	// InvalidRows counts input rows of the group that were never invitable.
 	InvalidRows int `json:"invalid_rows,omitempty"`
