@@ -266,3 +266,28 @@ func TestMyCustomerRefusedForLedgerWrites(t *testing.T) {
 		t.Errorf("run --dry-run --customer my_customer: exit %d, want 0\n%s", res.code, res.stderr)
 	}
 }
+
+// run --emulator has a ledger of its own, which `ledger show --emulator`
+// shows; neither Google's nor the emulator host's ledger holds its sends.
+func TestLedgerBuiltinEmulatorOwnLedger(t *testing.T) {
+	w := newWorld(t)
+	w.write("users.csv", "email\npretend@example.com\n")
+	env := []string{goraceEnv, noEmulatorHost}
+	if res := w.runEnv(env, "run", "--emulator", "users.csv"); res.code != 0 {
+		t.Fatalf("run --emulator: exit %d\n%s", res.code, res.stderr)
+	}
+	if res := w.runEnv(env, "ledger", "show", "--emulator"); res.code != 0 || !strings.Contains(res.stdout, "pretend@example.com") {
+		t.Errorf("ledger show --emulator: exit %d, want the pretend send:\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	for _, args := range [][]string{{"ledger", "show"}, {"ledger", "show", "--endpoint", "https://cloudidentity.googleapis.com/"}} {
+		if res := w.runEnv(env, args...); strings.Contains(res.stdout, "pretend@example.com") {
+			t.Errorf("%v shows the built-in emulator's send:\n%s", args, res.stdout)
+		}
+	}
+	if res := w.run("ledger", "show"); strings.Contains(res.stdout, "pretend@example.com") {
+		t.Errorf("the emulator host's ledger shows the built-in emulator's send:\n%s", res.stdout)
+	}
+	if res := w.run("ledger", "show", "--emulator"); res.code != 2 {
+		t.Errorf("ledger show --emulator with CLOUDIDENTITY_EMULATOR_HOST set: exit %d, want 2 (choose one)", res.code)
+	}
+}
