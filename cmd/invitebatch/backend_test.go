@@ -287,6 +287,17 @@ func TestLedgerBuiltinEmulatorOwnLedger(t *testing.T) {
 	if res := w.run("ledger", "show"); strings.Contains(res.stdout, "pretend@example.com") {
 		t.Errorf("the emulator host's ledger shows the built-in emulator's send:\n%s", res.stdout)
 	}
+	// Any ledger file can be shown by name; changing one is checked.
+	builtin := w.stateLedger("c0test.emulator-builtin.ledger")
+	if res := w.runEnv(env, "ledger", "show", "--ledger", builtin); res.code != 0 || !strings.Contains(res.stdout, "pretend@example.com") {
+		t.Errorf("ledger show --ledger %s: exit %d\n%s%s", builtin, res.code, res.stdout, res.stderr)
+	}
+	if res := w.runEnv(env, "ledger", "forget", "--ledger", builtin, "pretend@example.com"); res.code != 2 {
+		t.Errorf("ledger forget --ledger <the built-in emulator's> for Google's ledger: exit %d, want 2\n%s", res.code, res.stderr)
+	}
+	if res := w.runEnv(env, "ledger", "forget", "--emulator", "--ledger", builtin, "pretend@example.com"); res.code != 0 {
+		t.Errorf("ledger forget --emulator --ledger <the built-in emulator's>: exit %d, want 0\n%s", res.code, res.stderr)
+	}
 	if res := w.run("ledger", "show", "--emulator"); res.code != 2 {
 		t.Errorf("ledger show --emulator with CLOUDIDENTITY_EMULATOR_HOST set: exit %d, want 2 (choose one)", res.code)
 	}

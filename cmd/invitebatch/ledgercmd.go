@@ -87,14 +87,17 @@ type ledgerRow struct {
 // ledgerOpener returns the func that opens the ledger the flags name: the
 // customer's on a backend (upgrading an earlier version's, see
 // ledgerOwner.openLedger), or the file of --ledger (checked against its
-// customer and backend when --customer or INVITEBATCH_CUSTOMER names one).
+// customer and backend, when --customer or INVITEBATCH_CUSTOMER names one,
+// before forget or prune change it; show shows any).
 // A command that writes the ledger refuses my_customer.
 func ledgerOpener(e env, cmd, customer, path, endpoint string, builtin, writes bool) (func(reports.LedgerOptions) (*reports.Ledger, string, error), error) {
 	emulatorHost := e.getenv("CLOUDIDENTITY_EMULATOR_HOST")
 	switch {
 	case customer == "" && path == "":
 		return nil, usagef("ledger: --customer (or INVITEBATCH_CUSTOMER) or --ledger is required")
-	case customer == "":
+	case customer == "" || (path != "" && !writes):
+		// No owner to check against, or only a look at a file named
+		// explicitly (whoever's it is).
 		return func(opts reports.LedgerOptions) (*reports.Ledger, string, error) {
 			l, err := reports.OpenLedger(path, opts)
 			return l, path, err
