@@ -190,6 +190,7 @@ type scaleRun struct {
 	dir   string
 	args  []string
 	fsync bool
+	addr  string // the emulator's address: a test backend's ledger belongs to it
 }
 
 // scale: a big input with a ledger of as many earlier sends (to other
@@ -243,7 +244,7 @@ func scale(o *options) error {
 		if t.sum.Outcomes["sent"] != p.rows {
 			return fmt.Errorf("scale run of %d rows sent %d (exit %d): %s", p.rows, t.sum.Outcomes["sent"], t.exit, t.stderr)
 		}
-		runs = append(runs, scaleRun{rows: p.rows, t: t, dir: dir, args: args, fsync: p.fsync})
+		runs = append(runs, scaleRun{rows: p.rows, t: t, dir: dir, args: args, fsync: p.fsync, addr: e.addr})
 	}
 	if o.scenarios["scale"] {
 		reportScale(o, runs[0], runs[1], runs[2])
@@ -309,7 +310,9 @@ func resume(o *options, r scaleRun) error {
 	if err := os.WriteFile(cp, b[:last+1], 0o600); err != nil {
 		return err
 	}
-	e, err := startEmulator(o.bin)
+	// At the big run's address: the ledger (and the checkpoint) belong to
+	// that test backend, and one on another port is another backend.
+	e, err := startEmulator(o.bin, "--addr", r.addr)
 	if err != nil {
 		return err
 	}
