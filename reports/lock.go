@@ -43,6 +43,24 @@ func (e *LockedError) Error() string {
 	return fmt.Sprintf("%s is in use by another run (%s)", e.Path, e.Holder)
 }
 
+// LockFileError is a .lock file that Lock refuses to use: a symlink, not a
+// regular file, or another user's. The user removes it (a usage error, exit
+// 2: no run could fix it).
+type LockFileError struct {
+	Path   string
+	Reason string
+}
+
+func (e *LockFileError) Error() string {
+	return fmt.Sprintf("lock file %s %s: remove it", e.Path, e.Reason)
+}
+
+// IsLockFileError reports whether err is, or wraps, a *LockFileError.
+func IsLockFileError(err error) bool {
+	var le *LockFileError
+	return errors.As(err, &le)
+}
+
 // IsLocked reports whether err is, or wraps, a *LockedError.
 func IsLocked(err error) bool {
 	var le *LockedError
@@ -164,7 +182,10 @@ func holderPathFor(path string) string {
 func openHolder(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0o600)
 	if errors.Is(err, syscall.ELOOP) {
-		return nil, fmt.Errorf("lock file %s is a symlink: remove it", path)
+		return nil, &LockFileError{Path: path, Reason: "is a symlink"}
+	}
+	if errors.Is(err, syscall.EISDIR) {
+		return nil, &LockFileError{Path: path, Reason: "is not a regular file"}
 	}
 	if err != nil {
 		return nil, err
@@ -177,9 +198,9 @@ func openHolder(path string) (*os.File, error) {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	switch {
 	case !fi.Mode().IsRegular():
-		err = fmt.Errorf("lock file %s is not a regular file: remove it", path)
+		err = &LockFileError{Path: path, Reason: "is not a regular file"}
 	case ok && int(st.Uid) != os.Getuid():
-		err = fmt.Errorf("lock file %s belongs to user %d, not to this user (%d): remove it", path, st.Uid, os.Getuid())
+		err = &LockFileError{Path: path, Reason: fmt.Sprintf("belongs to user %d, not to this user (%d)", st.Uid, os.Getuid())}
 	case fi.Mode().Perm()&0o077 != 0:
 		err = f.Chmod(0o600)
 	}

@@ -143,7 +143,7 @@ func exitCode(err error) int {
 	var ue *usageError
 	var fe *input.FileError
 	switch {
-	case errors.As(err, &ue), errors.As(err, &fe), reports.IsLedgerMismatch(err):
+	case errors.As(err, &ue), errors.As(err, &fe), reports.IsLedgerMismatch(err), reports.IsLockFileError(err):
 		return exitUsage
 	case reports.IsLocked(err):
 		return exitLocked
