@@ -173,6 +173,15 @@ func TestLockAfterReplace(t *testing.T) {
 	if _, err := Lock(path); !IsLocked(err) {
 		t.Errorf("Lock after Replace: %v, want a *LockedError", err)
 	}
+	// A hard link has its own .lock file: only the lock on the new file
+	// itself keeps it out.
+	hard := filepath.Join(t.TempDir(), "hard.ledger")
+	if err := os.Link(path, hard); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Lock(hard); !IsLocked(err) {
+		t.Errorf("Lock through a hard link after Replace: %v, want a *LockedError", err)
+	}
 	// The replaced file is free to flock, but it is not the file at path.
 	if ok, err := tryFlock(old); err != nil || !ok {
 		t.Fatalf("flock of the replaced file: %v, %v", ok, err)
