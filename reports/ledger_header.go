@@ -136,6 +136,7 @@ func (l *Ledger) checkIdentity() error {
 	if l.lines == 0 {
 		l.header = want
 		l.j.Append(want.payload())
+		l.end += int64(len(want.payload())) + 10
 		if err := l.j.Flush(); err != nil {
 			return fmt.Errorf("write ledger header: %w", err)
 		}

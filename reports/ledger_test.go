@@ -707,6 +707,7 @@ func runLedgerModel(t *testing.T, addresses, steps int) {
 		if l.Len() != len(model) {
 			t.Fatalf("step %d: Len %d, want %d", step, l.Len(), len(model))
 		}
+		checkIndexOffsets(t, l)
 	}
 	ctx := context.Background()
 	base := []time.Time{t0, time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC)}
