@@ -249,7 +249,16 @@ func readLedgerAddr(f *os.File, off int64) ([]byte, error) {
 }
 
 // readAddr reads back the address of the line at off; the caller holds l.mu.
-func (l *Ledger) readAddr(off int64) ([]byte, error) { return readLedgerAddr(l.f, off) }
+// A line appended but not yet written (rare: the same address recorded
+// again at once, or a hash shared with it) is first waited for.
+func (l *Ledger) readAddr(off int64) ([]byte, error) {
+	if l.j != nil && !l.opts.ReadOnly && off >= l.j.written() {
+		if err := l.j.Flush(); err != nil {
+			return nil, err
+		}
+	}
+	return readLedgerAddr(l.f, off)
+}
 
 // maxEmail is far above the 254 bytes an address can have, and far below
 // MaxPayload.

@@ -16,35 +16,40 @@ import (
 // stands for an address by itself: the line at the offset is read back
 // (pread, a page-cache hit) and its address compared. An address whose hash
 // equals that of another address already in the index (its "primary") is
-// kept, with its entry, in a small map by the address itself (overflow).
-// Entries recorded by this process carry their address until their line is
-// in the file.
+// kept, with its entry, in a small map by the address itself (overflow). A
+// line recorded by this process but not yet written is waited for before it
+// is read back (rarely needed).
 //
 // The hash is maphash, keyed with a seed drawn per process: nobody can
-// predict which addresses collide, and with 64 bits they almost never do;
-// when they do, it costs a map entry, never a wrong answer. Tests replace
-// the hash with one under which every address collides.
+// predict which addresses collide; when two do, it costs a map entry, never
+// a wrong answer. Tests replace the hash with one under which every address
+// collides.
 //
-// Memory: 16 bytes per address in the sorted slices (hash, narrow entry,
-// line offset).
+// Memory: 12 bytes per address in the sorted slices (32-bit hash, narrow
+// entry, line offset).
 
 var hashSeed = maphash.MakeSeed()
 
 // hashOverride, if set, replaces the hash (tests only).
 var hashOverride func([]byte) uint64
 
-func hashEmail(s string) uint64 {
+// The index keeps 32 bits of the hash: every hit is checked against the
+// address anyway, so the hash only has to make hits of other addresses rare
+// (with 2 million addresses, a lookup of an absent one reads a line back
+// once in 2000, and some 500 pairs of addresses are kept by address).
+
+func hashEmail(s string) uint32 {
 	if hashOverride != nil {
-		return hashOverride([]byte(s))
+		return uint32(hashOverride([]byte(s)))
 	}
-	return maphash.String(hashSeed, s)
+	return uint32(maphash.String(hashSeed, s) >> 32)
 }
 
-func hashEmailBytes(b []byte) uint64 {
+func hashEmailBytes(b []byte) uint32 {
 	if hashOverride != nil {
-		return hashOverride(b)
+		return uint32(hashOverride(b))
 	}
-	return maphash.Bytes(hashSeed, b)
+	return uint32(maphash.Bytes(hashSeed, b) >> 32)
 }
 
 // An index entry packs the status into the top 8 bits and the time in unix
@@ -60,7 +65,7 @@ func unpackEntry(v uint64) batch.LedgerEntry {
 }
 
 // ledgerIndex: most entries live in hashes, vals and offs, sorted by hash,
-// 16 bytes each: vals[i] is the narrow form of the entry for hashes[i], offs[i]
+// 12 bytes each: vals[i] is the narrow form of the entry for hashes[i], offs[i]
 // the offset of its line. Entries recorded since the last merge, and any
 // entry a narrow entry or a 32-bit offset cannot hold, are in recent, which
 // overrides the slices. When recent reaches limit, its narrow entries whose
@@ -68,20 +73,18 @@ func unpackEntry(v uint64) batch.LedgerEntry {
 // capacity, which LedgerOptions.Reserve presizes), so that recent stays
 // small. overflow holds the addresses whose hash is another address's.
 type ledgerIndex struct {
-	hashes   []uint64
+	hashes   []uint32
 	vals     []uint32
 	offs     []uint32
-	recent   map[uint64]recentEntry
+	recent   map[uint32]recentEntry
 	overflow map[string]uint64 // wide entries by address
 	limit    int
 }
 
-// recentEntry is a wide entry, the offset of its line and, until the line
-// is written, its address.
+// recentEntry is a wide entry and the offset of its line.
 type recentEntry struct {
-	v     uint64
-	off   int64
-	email string
+	v   uint64
+	off int64
 }
 
 // A narrow entry packs the status into the top 3 bits and the seconds since
@@ -121,7 +124,7 @@ type addrReader func(off int64) ([]byte, error)
 
 // primary returns the entry the index holds under h and the offset of its
 // line, or, for an entry whose line is not yet written, its address.
-func (x *ledgerIndex) primary(h uint64) (r recentEntry, ok bool) {
+func (x *ledgerIndex) primary(h uint32) (r recentEntry, ok bool) {
 	if len(x.recent) > 0 {
 		if r, ok := x.recent[h]; ok {
 			return r, true
@@ -136,9 +139,6 @@ func (x *ledgerIndex) primary(h uint64) (r recentEntry, ok bool) {
 // isAddr reports whether r is the entry of email. If the line cannot be
 // read back, it answers err: the caller decides which way is safe.
 func isAddr(r recentEntry, email string, read addrReader) (bool, error) {
-	if r.email != "" {
-		return r.email == email, nil
-	}
 	got, err := read(r.off)
 	if err != nil {
 		return false, err
@@ -150,7 +150,7 @@ func isAddr(r recentEntry, email string, read addrReader) (bool, error) {
 // h cannot be read back, get answers with its entry anyway: the ledger then
 // errs towards "this tool acted on the address", never towards emailing it
 // again.
-func (x *ledgerIndex) get(h uint64, email string, read addrReader) (uint64, bool) {
+func (x *ledgerIndex) get(h uint32, email string, read addrReader) (uint64, bool) {
 	if len(x.overflow) > 0 {
 		if v, ok := x.overflow[email]; ok {
 			return v, true
@@ -168,7 +168,7 @@ func (x *ledgerIndex) get(h uint64, email string, read addrReader) (uint64, bool
 
 // set records the wide entry v for email (hash h), whose line starts at off
 // and is not yet written.
-func (x *ledgerIndex) set(h uint64, email string, v uint64, off int64, read addrReader) {
+func (x *ledgerIndex) set(h uint32, email string, v uint64, off int64, read addrReader) {
 	if len(x.overflow) > 0 {
 		if _, ok := x.overflow[email]; ok {
 			x.overflow[email] = v
@@ -183,7 +183,7 @@ func (x *ledgerIndex) set(h uint64, email string, v uint64, off int64, read addr
 			return
 		}
 	}
-	x.recent[h] = recentEntry{v: v, off: off, email: email}
+	x.recent[h] = recentEntry{v: v, off: off}
 }
 
 func (x *ledgerIndex) addOverflow(email string, v uint64) {
@@ -209,7 +209,7 @@ func (x *ledgerIndex) len() int {
 func (x *ledgerIndex) fold(written int64) {
 	es := make([]indexEntry, 0, len(x.recent))
 	for h, r := range x.recent {
-		if r.email != "" && written >= 0 && r.off >= written {
+		if written >= 0 && r.off >= written {
 			continue // not readable yet
 		}
 		if n, ok := narrowEntry(r.v); ok && r.off <= 1<<32-1 {
@@ -229,14 +229,13 @@ func (x *ledgerIndex) setLimit() {
 	x.limit = len(x.recent) + min(max(len(x.hashes)/16, 1<<12), 1<<16)
 }
 
-// indexEntry is a narrow entry for merge, and a line's while loading (seq is
-// its place in the chunk, addr and alen its address in the chunk's arena).
+// indexEntry is a narrow entry for merge, and a line's while loading (addr
+// and alen its address in the chunk's arena).
 type indexEntry struct {
-	h    uint64
 	off  int64
+	h    uint32
 	v    uint32
-	seq  uint32
-	addr uint32
+	addr uint32 // also the line's order in the chunk
 	alen uint32
 }
 
@@ -285,7 +284,8 @@ type indexBuilder struct {
 	arena   []byte
 	scratch []indexEntry      // as long as chunk's capacity, for sorting
 	counts  []int32           // a count per bucket, for sorting
-	wide    map[uint32]uint64 // the chunk's wide entries by seq
+	wide    map[uint32]uint64 // the chunk's wide entries by arena offset
+	buf     []byte            // a primary's address, read back
 	err     error             // the first read-back error
 }
 
@@ -293,10 +293,10 @@ func newIndexBuilder(capacity, chunk int, read addrReader) *indexBuilder {
 	chunk = max(chunk, 1<<10)
 	return &indexBuilder{
 		x: ledgerIndex{
-			hashes: make([]uint64, 0, capacity),
+			hashes: make([]uint32, 0, capacity),
 			vals:   make([]uint32, 0, capacity),
 			offs:   make([]uint32, 0, capacity),
-			recent: make(map[uint64]recentEntry),
+			recent: make(map[uint32]recentEntry),
 		},
 		read:    read,
 		chunk:   make([]indexEntry, 0, chunk),
@@ -308,7 +308,7 @@ func newIndexBuilder(capacity, chunk int, read addrReader) *indexBuilder {
 }
 
 func (b *indexBuilder) add(email []byte, v uint64, off int64) {
-	seq := uint32(len(b.chunk))
+	seq := uint32(len(b.arena))
 	n, ok := narrowEntry(v)
 	if !ok || off > 1<<32-1 {
 		if b.wide == nil {
@@ -316,7 +316,7 @@ func (b *indexBuilder) add(email []byte, v uint64, off int64) {
 		}
 		b.wide[seq], n = v, narrowWide
 	}
-	e := indexEntry{h: hashEmailBytes(email), off: off, v: n, seq: seq, addr: uint32(len(b.arena)), alen: uint32(len(email))}
+	e := indexEntry{h: hashEmailBytes(email), off: off, v: n, addr: seq, alen: uint32(len(email))}
 	b.arena = append(b.arena, email...)
 	b.chunk = append(b.chunk, e)
 	if len(b.chunk) == cap(b.chunk) || len(b.arena) > 1<<30 {
@@ -328,7 +328,7 @@ func (b *indexBuilder) addr(e indexEntry) []byte { return b.arena[e.addr : e.add
 
 func (b *indexBuilder) wideOf(e indexEntry) uint64 {
 	if e.v == narrowWide {
-		return b.wide[e.seq]
+		return b.wide[e.addr]
 	}
 	return widenEntry(e.v)
 }
@@ -355,13 +355,14 @@ func (b *indexBuilder) flush() {
 // overflow map.
 func (b *indexBuilder) flushRun(run []indexEntry, out []indexEntry) []indexEntry {
 	h := run[0].h
-	var prim []byte
+	var prim []byte // the primary's address; read into b.buf, or in the arena
 	if r, ok := b.x.primary(h); ok {
 		a, err := b.read(r.off)
 		if err != nil && b.err == nil {
 			b.err = err
 		}
-		prim = bytes.Clone(a)
+		b.buf = append(b.buf[:0], a...)
+		prim = b.buf
 	}
 	for i, e := range run {
 		last := true
@@ -376,14 +377,14 @@ func (b *indexBuilder) flushRun(run []indexEntry, out []indexEntry) []indexEntry
 		}
 		a := b.addr(e)
 		if prim == nil {
-			prim = bytes.Clone(a)
+			prim = a
 		}
 		if !bytes.Equal(a, prim) {
 			b.x.addOverflow(string(a), b.wideOf(e))
 			continue
 		}
 		if e.v == narrowWide {
-			b.x.recent[h] = recentEntry{v: b.wide[e.seq], off: e.off}
+			b.x.recent[h] = recentEntry{v: b.wide[e.addr], off: e.off}
 			continue
 		}
 		if len(b.x.recent) > 0 {
@@ -400,7 +401,7 @@ func (b *indexBuilder) flushRun(run []indexEntry, out []indexEntry) []indexEntry
 // each bucket, of a few lines, by insertion.
 func (b *indexBuilder) sortChunk() []indexEntry {
 	c, sorted, counts := b.chunk, b.scratch[:len(b.chunk)], b.counts
-	shift := 64 - bits.Len(uint(len(counts)-1))
+	shift := 32 - bits.Len(uint(len(counts)-1))
 	clear(counts)
 	for _, e := range c {
 		counts[e.h>>shift]++
@@ -424,7 +425,7 @@ func (b *indexBuilder) sortChunk() []indexEntry {
 				if a.h != b.h {
 					return cmp.Compare(a.h, b.h)
 				}
-				return cmp.Compare(a.seq, b.seq)
+				return cmp.Compare(a.addr, b.addr)
 			})
 			continue
 		}
@@ -445,7 +446,7 @@ func (b *indexBuilder) finish(reserve int) (ledgerIndex, error) {
 	x := b.x
 	want := len(x.hashes) + reserve
 	if c := cap(x.hashes); c < want || c > want+want/8+1<<10 {
-		x.hashes = append(make([]uint64, 0, want), x.hashes...)
+		x.hashes = append(make([]uint32, 0, want), x.hashes...)
 		x.vals = append(make([]uint32, 0, want), x.vals...)
 		x.offs = append(make([]uint32, 0, want), x.offs...)
 	}

@@ -480,8 +480,8 @@ func writeBigLedger(tb testing.TB, path string, n int) {
 	f.Close()
 }
 
-// TestLedgerMemory guards the index's size: 16 bytes per address in its
-// sorted slices, plus the slack of the size guess; under 18 bytes of heap per
+// TestLedgerMemory guards the index's size: 12 bytes per address in its
+// sorted slices, plus the slack of the size guess; under 14 bytes of heap per
 // address.
 func TestLedgerMemory(t *testing.T) {
 	if testing.Short() {
@@ -504,8 +504,8 @@ func TestLedgerMemory(t *testing.T) {
 	}
 	perAddr := float64(int64(ms1.HeapAlloc)-int64(ms0.HeapAlloc)) / n
 	t.Logf("%.1f bytes of heap per address", perAddr)
-	if perAddr > 18 {
-		t.Errorf("%.1f bytes of heap per address, want < 18", perAddr)
+	if perAddr > 14 {
+		t.Errorf("%.1f bytes of heap per address, want < 14", perAddr)
 	}
 	runtime.KeepAlive(l)
 }
