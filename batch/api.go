@@ -75,8 +75,12 @@ const (
 	KindRetryable
 	// KindNotFound: 404; for Get it means no invitation is visible.
 	KindNotFound
-	// KindPrecondition: 400 FAILED_PRECONDITION; for Send it means the
-	// account cannot be invited.
+	// KindPrecondition: the API refused the request for this one address:
+	// a 400 (FAILED_PRECONDITION, INVALID_ARGUMENT) for an address, a 404
+	// from isInvitableUser or send, a 403 on send whose details name the
+	// address, or a 403 from a read that a customer-wide read showed to
+	// concern only the address. The row is not_invitable (not_invited for a
+	// cancel); retrying will not help.
 	KindPrecondition
 	// KindUnauthenticated: 401; retried once after a credential refresh,
 	// then fatal.
@@ -84,6 +88,15 @@ const (
 	// KindFatal: a problem of credentials, permissions or configuration
 	// that every later request would hit too; the run stops.
 	KindFatal
+	// KindForbidden: a 403 from a read (isInvitableUser, get) whose reason
+	// says neither "rate limit" nor a setup problem. It may concern only
+	// the address (no account, another domain) or the whole customer: the
+	// runner tells which with one customer-wide read (Prober), and turns it
+	// into KindPrecondition or KindFatal.
+	KindForbidden
+	// KindConflict: 409 ALREADY_EXISTS from send; the invitation's state
+	// decides the row.
+	KindConflict
 )
 
 func (k Kind) String() string {
@@ -100,6 +113,10 @@ func (k Kind) String() string {
 		return "unauthenticated"
 	case KindFatal:
 		return "fatal"
+	case KindForbidden:
+		return "forbidden"
+	case KindConflict:
+		return "conflict"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }

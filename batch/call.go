@@ -31,7 +31,16 @@ type Caller struct {
 	// (200 for success, 0 for a transport failure) and whether it was a
 	// retry.
 	Observe func(method string, code int, retry bool)
+	// Stop, when closed, ends the waits between attempts (the pacer, a
+	// backoff, a server-given delay): Do then returns ErrStopped without
+	// making the request. A request already sent is not interrupted.
+	Stop <-chan struct{}
 }
+
+// ErrStopped is returned by Caller.Do when Stop closed while it waited to
+// make a request: the request was not made (and a send's intent not yet
+// written); the row is left for a rerun.
+var ErrStopped = errors.New("stopped while waiting to make a request")
 
 // Do runs fn until it succeeds, fails for good, or ctx ends. An ambiguous
 // failure of a request with side effects (a send that may have been
@@ -48,10 +57,12 @@ func (c *Caller) Do(ctx context.Context, method string, fn func(context.Context)
 // records its intent, so that a request waiting for the limiter when the run
 // stops leaves nothing behind. An error of ready counts as the attempt's.
 func (c *Caller) do(ctx context.Context, method string, ready, fn func(context.Context) error, progress func() bool) error {
+	wctx, cancel := c.waitContext(ctx)
+	defer cancel()
 	refreshed := false
 	for attempt := 1; ; attempt++ {
-		if err := c.Pacer.Wait(ctx); err != nil {
-			return err
+		if err := c.Pacer.Wait(wctx); err != nil {
+			return c.waitErr(ctx, err)
 		}
 		var err error
 		if ready != nil {
@@ -102,12 +113,47 @@ func (c *Caller) do(ctx context.Context, method string, ready, fn func(context.C
 				c.Log.Debug("retrying request", zap.String("method", method), zap.Int("attempt", attempt),
 					zap.Int("code", ae.Code), zap.Duration("delay", d))
 			}
-			if err := sleep(ctx, d); err != nil {
-				return err
+			if err := sleep(wctx, d); err != nil {
+				return c.waitErr(ctx, err)
 			}
 		default:
 			return err
 		}
+	}
+}
+
+// waitContext returns the context of Do's waits: ctx, also cancelled when
+// c.Stop closes.
+func (c *Caller) waitContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.Stop == nil {
+		return ctx, func() {}
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-c.Stop:
+			cancel()
+		case <-wctx.Done():
+		}
+	}()
+	return wctx, cancel
+}
+
+// waitErr is the error of a wait that ended early: ErrStopped when Stop
+// ended it rather than ctx.
+func (c *Caller) waitErr(ctx context.Context, err error) error {
+	if ctx.Err() == nil && c.stopped() {
+		return ErrStopped
+	}
+	return err
+}
+
+func (c *Caller) stopped() bool {
+	select {
+	case <-c.Stop:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -123,11 +169,18 @@ func (r *Runner) call(ctx context.Context, t *tally, method string, fn func(cont
 }
 
 // callReady is call with a ready step before each attempt (see Caller.do).
+// A 403 of a read that may concern only the address (KindForbidden) is
+// settled by a customer-wide read (ForbiddenCheck).
 func (r *Runner) callReady(ctx context.Context, t *tally, method string, ready, fn func(context.Context) error) error {
-	return r.caller.do(ctx, method, ready, func(ctx context.Context) error {
+	err := r.caller.do(ctx, method, ready, func(ctx context.Context) error {
 		t.calls++
 		return fn(ctx)
 	}, nil)
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Kind == KindForbidden {
+		return r.forbidden.Resolve(ctx, &r.caller, r.API, ae, func() { t.calls++ })
+	}
+	return err
 }
 
 // sleep waits for d or until ctx is done.

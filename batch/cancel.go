@@ -91,7 +91,8 @@ func (r *Runner) decideCancel(ctx context.Context, t *tally, email string) (Outc
 			// It may have gone through: the intent stays, so no run
 			// re-invites the address, and a rerun of cancel settles it.
 			return Failed, "cancel failed ambiguously " + fmt.Sprint(try) + " times: " + ae.Msg, nil
-		case ae.Kind == KindPrecondition:
+		case ae.Kind == KindPrecondition, ae.Kind == KindNotFound:
+			// A 404: no such invitation (any more).
 			return NotInvited, "cancel refused: " + ae.Msg, r.restoreLedger(t, email, prior)
 		}
 		return Failed, ae.Msg, r.restoreLedger(t, email, prior)

@@ -155,6 +155,14 @@ func (r *Runner) settleLedger(t *tally, email string, s LedgerStatus) error {
 // error or the end of ctx up.
 func (r *Runner) rowError(err error) (Outcome, string, error) {
 	var ae *APIError
+	if errors.As(err, &ae) && ae.Kind == KindPrecondition {
+		// Refused for this address (404, 400, a 403 the customer-wide
+		// read showed to concern only it): final, not retried by a rerun.
+		if r.Cancel {
+			return NotInvited, "refused for this address: " + ae.Msg, nil
+		}
+		return NotInvitable, "refused for this address: " + ae.Msg, nil
+	}
 	if errors.As(err, &ae) && ae.Kind != KindFatal {
 		return Failed, ae.Msg, nil
 	}

@@ -106,6 +106,7 @@ type Runner struct {
 	halt         chan struct{} // closed by stopNow
 	states       *listed       // from the list lookup; nil means use get
 	waiting      waitList
+	forbidden    ForbiddenCheck
 }
 
 type job struct {
@@ -131,7 +132,9 @@ func (r *Runner) Run(ctx context.Context, src Source, sink Sink) (*Stats, error)
 	}
 	r.halt = make(chan struct{})
 	r.waiting.wake = make(chan struct{}, 1)
-	r.caller = Caller{Pacer: r.Pacer, Backoff: r.Backoff, Log: r.Log, Observe: r.counter.add}
+	// A stop (not --max-sends, whose sends in progress go out) ends the
+	// waits between requests.
+	r.caller = Caller{Pacer: r.Pacer, Backoff: r.Backoff, Log: r.Log, Observe: r.counter.add, Stop: r.Stop}
 	stats := &Stats{Lookup: "get"}
 	r.liveMu.Lock()
 	r.live = stats
@@ -333,7 +336,7 @@ func (r *Runner) row(ctx context.Context, j job, results chan<- rowResult) error
 		j.later = t.later
 		r.waiting.add(j)
 		return nil
-	case errors.Is(err, errRowLeft):
+	case errors.Is(err, errRowLeft), errors.Is(err, ErrStopped):
 		r.left.Store(true)
 		return nil
 	case err != nil:

@@ -109,6 +109,8 @@ func (r *Runner) send(ctx context.Context, t *tally, email string, prev *Invitat
 	switch {
 	case ae.Kind == KindPrecondition:
 		return NotInvitable, "send refused: " + ae.Msg, r.unsent(t, email, prior)
+	case ae.Kind == KindConflict:
+		return r.conflict(ctx, t, email, made > 0, done, prior, ae)
 	case ae.Ambiguous && !ae.NotSent:
 		r.Log.Warn("send failed ambiguously; reading it back after the settle window",
 			zap.String("error", ae.Msg), zap.Duration("window", r.SettleWindow))
@@ -167,7 +169,7 @@ func (r *Runner) settleEarlier(ctx context.Context, t *tally, email string, e Le
 func (r *Runner) readBack(ctx context.Context, t *tally, email string, p *settleLater) (Outcome, string, error) {
 	inv, err := r.state(ctx, t, email, true)
 	if err != nil {
-		if KindOf(err) == KindFatal || ctx.Err() != nil {
+		if KindOf(err) == KindFatal || ctx.Err() != nil || errors.Is(err, ErrStopped) {
 			return OutcomeNone, "", err // the intent stays: a rerun settles it
 		}
 		return Unconfirmed, "send result unknown (" + p.why + ") and the invitation could not be read: " + err.Error(),

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -32,16 +34,21 @@ func clientOptions(ctx context.Context, cfg Config) ([]option.ClientOption, stri
 		// emulator.
 		hc := cfg.HTTPClient
 		if hc == nil {
-			hc = &http.Client{Transport: apiTransport(cfg.Conns)}
+			hc = &http.Client{Transport: boundTransport(apiTransport(cfg.Conns), newTimeouts(cfg))}
 		}
 		opts := []option.ClientOption{option.WithEndpoint("http://" + host + "/"), option.WithHTTPClient(hc)}
 		return opts, "emulator (no credentials)", nil, nil
 	}
 
+	if err := checkEndpoint(cfg.Endpoint); err != nil {
+		return nil, "", nil, err
+	}
 	// Token sources keep the context they are made with for every refresh.
 	ctx = context.WithoutCancel(ctx)
 	if cfg.HTTPClient != nil {
 		ctx = context.WithValue(ctx, oauth2.HTTPClient, cfg.HTTPClient)
+	} else {
+		ctx = context.WithValue(ctx, oauth2.HTTPClient, tokenClient(newTimeouts(cfg)))
 	}
 	creds, principal, err := credentials(ctx, cfg)
 	if err != nil {
@@ -62,7 +69,7 @@ func clientOptions(ctx context.Context, cfg Config) ([]option.ClientOption, stri
 	// refuses with 401 would be sent again until it expires. The generated
 	// client still sets the User-Agent and x-goog-api-client headers.
 	var hc http.Client
-	base := http.RoundTripper(apiTransport(cfg.Conns))
+	base := http.RoundTripper(boundTransport(apiTransport(cfg.Conns), newTimeouts(cfg)))
 	if cfg.HTTPClient != nil {
 		hc = *cfg.HTTPClient
 		base = cfg.HTTPClient.Transport
@@ -76,6 +83,30 @@ func clientOptions(ctx context.Context, cfg Config) ([]option.ClientOption, stri
 		opts = append(opts, option.WithEndpoint(cfg.Endpoint))
 	}
 	return opts, principal, tokens, nil
+}
+
+// checkEndpoint refuses an endpoint that would carry the bearer token in
+// the clear: only https://, or http:// to a loopback host (tests).
+func checkEndpoint(endpoint string) error {
+	if endpoint == "" {
+		return nil
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return fmt.Errorf("client: endpoint %q is not an http(s) URL", endpoint)
+	}
+	if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+		return fmt.Errorf("client: endpoint %s: credentials only travel over https (plain http only to a loopback host)", endpoint)
+	}
+	return nil
+}
+
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // apiTransport is http.DefaultTransport keeping an idle connection for each
@@ -242,7 +273,7 @@ func (s *renewingSource) Token() (*oauth2.Token, error) {
 	s.mu.Lock()
 	src := s.src
 	s.mu.Unlock()
-	t, err := src.Token()
+	t, err := boundedToken(src, tokenTimeout)
 	if err != nil {
 		return nil, &tokenError{err}
 	}

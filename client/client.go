@@ -65,6 +65,11 @@ type Config struct {
 	// workers): that many idle connections are kept open, so that none is
 	// closed and dialled again between requests. 0: 100.
 	Conns int
+	// ReadTimeout is the deadline of each attempt of a read (isInvitableUser,
+	// get, a page of list); 0: DefaultReadTimeout. SendTimeout is how long a
+	// send or cancel waits for the reply's headers before it counts as
+	// ambiguous; 0: twice ReadTimeout.
+	ReadTimeout, SendTimeout time.Duration
 	// HTTPClient, for tests, carries every request, to the API and to the
 	// token endpoint. Credentials are still added unless Emulator is set.
 	HTTPClient *http.Client
@@ -77,6 +82,7 @@ type Client struct {
 	customer  string
 	principal string
 	tokens    *renewingSource // nil for an emulator
+	bounds    timeouts
 }
 
 var (
@@ -96,7 +102,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	ctx = context.WithoutCancel(ctx)
-	c := &Client{customer: cfg.Customer, principal: principal, tokens: tokens}
+	c := &Client{customer: cfg.Customer, principal: principal, tokens: tokens, bounds: newTimeouts(cfg)}
 	switch cfg.API {
 	case "", APIv1:
 		s, err := v1.NewService(ctx, opts...)
@@ -131,9 +137,11 @@ func (c *Client) IsInvitable(ctx context.Context, email string) (bool, error) {
 		return false, err
 	}
 	gen := c.generation()
-	ok, err := c.svc.isInvitable(ctx, name)
+	actx, cancel := c.bounds.attempt(ctx, method)
+	defer cancel()
+	ok, err := c.svc.isInvitable(actx, name)
 	if err != nil {
-		return false, c.classify(ctx, err, method, gen)
+		return false, c.classify(ctx, err, method, email, gen)
 	}
 	return ok, nil
 }
@@ -147,9 +155,11 @@ func (c *Client) Get(ctx context.Context, email string) (batch.Invitation, error
 		return batch.Invitation{}, err
 	}
 	gen := c.generation()
-	u, err := c.svc.get(ctx, name)
+	actx, cancel := c.bounds.attempt(ctx, method)
+	defer cancel()
+	u, err := c.svc.get(actx, name)
 	if err != nil {
-		return batch.Invitation{}, c.classify(ctx, err, method, gen)
+		return batch.Invitation{}, c.classify(ctx, err, method, email, gen)
 	}
 	return invitation(u), nil
 }
@@ -176,8 +186,10 @@ func (c *Client) mutate(ctx context.Context, method, email string, call func(con
 	// context ending first): it had no effect. After GotConn it may have:
 	// the transport writes the request on a goroutine of its own, and even
 	// WroteRequest does not prove that no byte left.
+	actx, cancel := c.bounds.attempt(ctx, method)
+	defer cancel()
 	var conn atomic.Bool
-	traced := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+	traced := httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
 		GotConn: func(httptrace.GotConnInfo) { conn.Store(true) },
 	})
 	op, err := call(traced, name)
@@ -185,10 +197,10 @@ func (c *Client) mutate(ctx context.Context, method, email string, call func(con
 		if !conn.Load() {
 			return c.notSent(ctx, err, method, gen)
 		}
-		return c.classify(ctx, err, method, gen)
+		return c.classify(ctx, err, method, email, gen)
 	}
 	if op != nil && op.Done && op.Error != nil {
-		return classifyStatus(op.Error, method, c.customer)
+		return classifyStatus(op.Error, method, c.customer, strings.ToLower(email))
 	}
 	return nil
 }
@@ -204,9 +216,11 @@ func (c *Client) List(ctx context.Context, states []batch.State, pageToken strin
 		return nil, "", err
 	}
 	gen := c.generation()
-	res, err := c.svc.list(ctx, "customers/"+c.customer, filter, pageToken)
+	actx, cancel := c.bounds.attempt(ctx, method)
+	defer cancel()
+	res, err := c.svc.list(actx, "customers/"+c.customer, filter, pageToken)
 	if err != nil {
-		return nil, "", c.classify(ctx, err, method, gen)
+		return nil, "", c.classify(ctx, err, method, "", gen)
 	}
 	page := make([]batch.Invitation, 0, len(res.UserInvitations))
 	for _, u := range res.UserInvitations {
@@ -226,7 +240,7 @@ func (c *Client) notSent(ctx context.Context, err error, method string, gen uint
 		return &batch.APIError{Kind: batch.KindRetryable, NotSent: true,
 			Msg: method + ": stopped before a connection was obtained (" + ctxErr.Error() + "): request not sent"}
 	}
-	ae, ok := c.classify(ctx, err, method, gen).(*batch.APIError)
+	ae, ok := c.classify(ctx, err, method, "", gen).(*batch.APIError)
 	if !ok {
 		return err
 	}
@@ -250,16 +264,32 @@ func (c *Client) Ready(ctx context.Context) error {
 	return nil
 }
 
+// Probe makes the cheapest customer-wide read, a list of one invitation, and
+// returns its classified error: whether this credential can read the
+// customer at all (batch.Prober).
+func (c *Client) Probe(ctx context.Context) error {
+	gen := c.generation()
+	actx, cancel := c.bounds.attempt(ctx, "list")
+	defer cancel()
+	if err := c.svc.probe(actx, "customers/"+c.customer); err != nil {
+		return c.classify(ctx, err, "list", "", gen)
+	}
+	return nil
+}
+
+var _ batch.Prober = (*Client)(nil)
+
 // classify is Classify for a call made with ctx: an error caused by ctx
 // itself comes back unchanged, while a context error of the transport's own
 // (an http.Client timeout) is a timeout like any other. A 401 drops the
 // token of generation gen (read before the call), so that the caller's one
-// retry fetches a new token.
-func (c *Client) classify(ctx context.Context, err error, method string, gen uint64) error {
+// retry fetches a new token. email is the address of the request, "" for a
+// list.
+func (c *Client) classify(ctx context.Context, err error, method, email string, gen uint64) error {
 	if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
 		return err
 	}
-	e := classify(err, method, c.customer)
+	e := classify(err, method, c.customer, strings.ToLower(email))
 	if e.Kind == batch.KindUnauthenticated && c.tokens != nil {
 		c.tokens.invalidate(gen)
 	}

@@ -46,15 +46,16 @@ func Classify(err error, method string) error {
 	if errors.As(err, &ae) {
 		return ae // already classified, e.g. by a Client method
 	}
-	return classify(err, method, "")
+	return classify(err, method, "", "")
 }
 
 // classify is Classify without the context test; customer, if known, goes
-// into the advice on permission errors.
-func classify(err error, method, customer string) *batch.APIError {
+// into the advice on permission errors, and email is the lower-case address
+// of the request ("" if none or unknown).
+func classify(err error, method, customer, email string) *batch.APIError {
 	var herr *googleapi.Error
 	if errors.As(err, &herr) {
-		return classifyHTTP(httpFailureOf(herr), method, customer)
+		return classifyHTTP(httpFailureOf(herr), method, customer, email)
 	}
 	return classifyTransport(err, method)
 }
@@ -150,7 +151,7 @@ func retryAfterHeader(v string, now time.Time) time.Duration {
 
 // classifyStatus classifies the error of an Operation that is done: a
 // google.rpc.Status whose code is a gRPC code, not an HTTP one.
-func classifyStatus(st *v1.Status, method, customer string) *batch.APIError {
+func classifyStatus(st *v1.Status, method, customer, email string) *batch.APIError {
 	f := httpFailure{
 		code:    httpCode(st.Code),
 		status:  code.Code_name[int32(st.Code)],
@@ -164,7 +165,7 @@ func classifyStatus(st *v1.Status, method, customer string) *batch.APIError {
 		}
 	}
 	f.addRawDetails(details)
-	return classifyHTTP(f, method, customer)
+	return classifyHTTP(f, method, customer, email)
 }
 
 // httpCode maps a google.rpc.Code to its HTTP status (google/rpc/code.proto).
@@ -197,8 +198,12 @@ func httpCode(c int64) int {
 // mutating reports whether method may have taken effect when it failed.
 func mutating(method string) bool { return method == "send" || method == "cancel" }
 
-// classifyHTTP applies the rules of CONTRACT.md "API errors".
-func classifyHTTP(f httpFailure, method, customer string) *batch.APIError {
+// perAddress reports whether method concerns one address (all but list).
+func perAddress(method string) bool { return method != "list" && method != "" }
+
+// classifyHTTP applies the rules of CONTRACT.md "API errors". email is the
+// lower-case address of the request, if known.
+func classifyHTTP(f httpFailure, method, customer, email string) *batch.APIError {
 	e := &batch.APIError{
 		Kind:       batch.KindPermanent,
 		Code:       f.code,
@@ -212,6 +217,9 @@ func classifyHTTP(f httpFailure, method, customer string) *batch.APIError {
 	switch c := f.code; {
 	case c == http.StatusTooManyRequests:
 		e.Kind = batch.KindRetryable
+	case c == http.StatusNotImplemented:
+		// The method does not exist here: retrying cannot help, and
+		// nothing was done (contract: 5xx except 501).
 	case c == http.StatusRequestTimeout || c >= 500:
 		e.Kind = batch.KindRetryable
 		e.Ambiguous = mutating(method)
@@ -220,14 +228,35 @@ func classifyHTTP(f httpFailure, method, customer string) *batch.APIError {
 			e.Kind, e.Reason = batch.KindRetryable, r
 			break
 		}
-		e.Kind = batch.KindFatal
-		advice = forbiddenAdvice(f, customer)
+		switch {
+		case f.setupProblem():
+			// A reason or message that holds for the whole customer.
+			e.Kind = batch.KindFatal
+			advice = forbiddenAdvice(f, customer)
+		case method == "isInvitable" || method == "get":
+			// Perhaps this address only (no account, another domain), as
+			// GAM treats it; the runner checks with a customer-wide read.
+			e.Kind = batch.KindForbidden
+		case mutating(method) && f.namesAddress(email):
+			e.Kind = batch.KindPrecondition
+		default:
+			// A send refused without naming the address: a credential
+			// that can read but not write would otherwise turn a whole
+			// migration into not_invitable.
+			e.Kind = batch.KindFatal
+			advice = forbiddenAdvice(f, customer)
+		}
 	case c == http.StatusUnauthorized:
 		e.Kind = batch.KindUnauthenticated
+	case c == http.StatusNotFound && (method == "isInvitable" || method == "send"):
+		// GAM reads these as "not invitable" / "unknown user invitation".
+		e.Kind = batch.KindPrecondition
 	case c == http.StatusNotFound:
 		e.Kind = batch.KindNotFound
-	case c == http.StatusBadRequest && f.status == "FAILED_PRECONDITION":
+	case c == http.StatusBadRequest && (perAddress(method) || f.status == "FAILED_PRECONDITION"):
 		e.Kind = batch.KindPrecondition
+	case c == http.StatusConflict && f.status == "ALREADY_EXISTS" && method == "send":
+		e.Kind = batch.KindConflict
 	}
 	status := f.status
 	if status == "" {
@@ -241,6 +270,44 @@ func classifyHTTP(f httpFailure, method, customer string) *batch.APIError {
 		e.Msg += "; " + advice
 	}
 	return e
+}
+
+// setupReasons are the ErrorInfo reasons (google/api/error_reason.proto,
+// domain googleapis.com) and legacy errors[].reason values of a 403 that
+// hold for the caller, project or customer as a whole, never for one
+// address. Rate limits are not among them.
+var setupReasons = []string{
+	"SERVICE_DISABLED", "accessNotConfigured", "BILLING_DISABLED", "USER_PROJECT_DENIED",
+	"ACCESS_TOKEN_SCOPE_INSUFFICIENT", "insufficientPermissions", "ACCESS_TOKEN_TYPE_UNSUPPORTED",
+	"ACCESS_TOKEN_EXPIRED", "CREDENTIALS_MISSING", "CONSUMER_INVALID", "CONSUMER_SUSPENDED",
+	"SERVICE_NOT_VISIBLE", "GCP_SUSPENDED", "SECURITY_POLICY_VIOLATED", "ORG_RESTRICTION_VIOLATION",
+	"ORG_RESTRICTION_HEADER_INVALID", "USER_BLOCKED_BY_ADMIN", "ACCOUNT_STATE_INVALID",
+	"RESOURCE_PROJECT_INVALID", "IAM_PERMISSION_DENIED", "API_KEY_INVALID", "API_KEY_SERVICE_BLOCKED",
+	"LOCATION_POLICY_VIOLATED", "RESOURCE_USAGE_RESTRICTION_VIOLATED", "dailyLimitExceeded",
+}
+
+// setupProblem reports whether a 403 holds for the whole customer: by its
+// reason, or by the messages Google gives such errors.
+func (f httpFailure) setupProblem() bool {
+	msg := strings.ToLower(f.message)
+	return f.hasReason(setupReasons...) || strings.Contains(msg, "quota project") ||
+		strings.Contains(msg, "has not been used in project") || strings.Contains(msg, "is disabled") ||
+		strings.Contains(msg, "insufficient authentication scopes")
+}
+
+// namesAddress reports whether the ErrorInfo metadata of a failure names
+// email: the one way a 403 on send can say it concerns the address.
+func (f httpFailure) namesAddress(email string) bool {
+	if email == "" {
+		return false
+	}
+	for _, v := range f.metadata {
+		if strings.EqualFold(strings.TrimSpace(v), email) || strings.EqualFold(v, "userinvitations/"+email) ||
+			strings.HasSuffix(strings.ToLower(v), "/userinvitations/"+email) {
+			return true
+		}
+	}
+	return false
 }
 
 func (f httpFailure) rateLimitReason() string {
@@ -268,15 +335,27 @@ func (f httpFailure) hasReason(reasons ...string) bool {
 // "disabled" in one of them means user credentials without a quota project.
 var gcloudProjects = []string{"projects/764086051850", "projects/32555940559"}
 
+// UserLogin is the command that gives user credentials (Application
+// Default Credentials) the scope the tool needs.
+const UserLogin = "gcloud auth application-default login --scopes=" + Scope + ",https://www.googleapis.com/auth/cloud-platform"
+
 // forbiddenAdvice says what to fix for a 403 that is not a rate limit.
 func forbiddenAdvice(f httpFailure, customer string) string {
 	msg := strings.ToLower(f.message)
 	consumer := f.metadata["consumer"]
+	gcloudConsumer := containsAny(consumer, gcloudProjects)
 	switch {
+	case f.hasReason("USER_PROJECT_DENIED") && consumer != "" && !gcloudConsumer &&
+		!strings.Contains(msg, "requires a quota project"):
+		// A quota project is set, but the caller may not bill it.
+		return "the quota project " + consumer + " refuses this caller: grant it roles/serviceusage.serviceUsageConsumer " +
+			"on that project (gcloud projects add-iam-policy-binding PROJECT --member=user:YOU --role=roles/serviceusage.serviceUsageConsumer), " +
+			"or pass --quota-project with a project where it has that role"
 	case f.hasReason("USER_PROJECT_DENIED") || strings.Contains(msg, "quota project") ||
-		(f.hasReason("SERVICE_DISABLED", "accessNotConfigured") && containsAny(consumer, gcloudProjects)):
+		(f.hasReason("SERVICE_DISABLED", "accessNotConfigured") && gcloudConsumer):
 		return "user credentials need a quota project with the Cloud Identity API enabled: " +
-			"run `gcloud auth application-default set-quota-project PROJECT` or pass --quota-project"
+			"run `gcloud auth application-default set-quota-project PROJECT` or pass --quota-project " +
+			"(the caller needs roles/serviceusage.serviceUsageConsumer on it)"
 	case f.hasReason("SERVICE_DISABLED", "accessNotConfigured") ||
 		strings.Contains(msg, "has not been used in project") || strings.Contains(msg, "is disabled"):
 		project := "the project"
@@ -289,7 +368,7 @@ func forbiddenAdvice(f httpFailure, customer string) string {
 		strings.Contains(msg, "insufficient authentication scopes"):
 		return "the token lacks the scope " + Scope + ": for a service account, add it to the " +
 			"domain-wide delegation allow-list of its client ID (Admin console, Security, API controls); " +
-			"for user credentials, log in again requesting it"
+			"for user credentials, log in again with `" + UserLogin + "`"
 	}
 	cust := "the customer ID"
 	if customer != "" {
@@ -333,6 +412,11 @@ func classifyTransport(err error, method string) *batch.APIError {
 	case badCertificate(err):
 		e.Kind = batch.KindFatal
 		e.Msg = method + ": tls certificate verification failed: " + clean(inner.Error())
+	case errors.Is(err, context.DeadlineExceeded) || strings.Contains(inner.Error(), "timeout awaiting response headers"):
+		// The request's own bound (timeouts.go), not the caller's context:
+		// a send may have been acted on.
+		e.Ambiguous = mutating(method)
+		e.Msg = method + ": no reply within the request timeout: " + clean(inner.Error())
 	default:
 		// A timeout, a reset, an EOF, a broken pipe, a closed connection or
 		// anything unknown: the request may have been written and acted on.
@@ -409,6 +493,14 @@ func classifyToken(err error, method string) *batch.APIError {
 			e.Msg = method + ": token endpoint unreachable: " + clean(err.Error())
 			return e
 		}
+		if status := impersonateStatus(err); status == http.StatusTooManyRequests || status >= 500 {
+			// The IAM credentials service is throttling or failing: a
+			// later try may work, so it is not a refused credential.
+			e.Kind = batch.KindRetryable
+			e.Code = status
+			e.Msg = fmt.Sprintf("%s: impersonation token endpoint: %d %s", method, status, strings.ToLower(http.StatusText(status)))
+			return e
+		}
 		e.Msg = method + ": cannot get an access token: " + clean(err.Error()) +
 			"; check the credentials, and for impersonation roles/iam.serviceAccountTokenCreator"
 		return e
@@ -441,6 +533,29 @@ func classifyToken(err error, method string) *batch.APIError {
 		"; the token may be revoked or expired, the key deleted or disabled, or, with domain-wide " +
 		"delegation, the client ID not allowed the scope " + Scope + " or the subject not an admin"
 	return e
+}
+
+// impersonateStatus returns the HTTP status of an impersonation token
+// failure ("impersonate: status code N: body", as google.golang.org/api
+// and cloud.google.com/go/auth word it, without a type to match), 0 for any
+// other error.
+func impersonateStatus(err error) int {
+	const marker = "impersonate: status code "
+	msg := err.Error()
+	i := strings.Index(msg, marker)
+	if i < 0 {
+		return 0
+	}
+	rest := msg[i+len(marker):]
+	end := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
+	if end < 0 {
+		end = len(rest)
+	}
+	n, err := strconv.Atoi(rest[:end])
+	if err != nil || n < 100 || n > 599 {
+		return 0
+	}
+	return n
 }
 
 // clean makes a server-provided text fit for a one-line message: control

@@ -15,6 +15,8 @@ type service interface {
 	send(ctx context.Context, name string) (*v1.Operation, error)
 	cancel(ctx context.Context, name string) (*v1.Operation, error)
 	list(ctx context.Context, parent, filter, pageToken string) (*v1.ListUserInvitationsResponse, error)
+	// probe lists one invitation of parent: the cheapest customer-wide read.
+	probe(ctx context.Context, parent string) error
 }
 
 // pageSize is the largest page the API serves.
@@ -53,6 +55,11 @@ func (s serviceV1) list(ctx context.Context, parent, filter, pageToken string) (
 		call.PageToken(pageToken)
 	}
 	return call.Do()
+}
+
+func (s serviceV1) probe(ctx context.Context, parent string) error {
+	_, err := s.r.List(parent).PageSize(1).Context(ctx).Do()
+	return err
 }
 
 type serviceV1beta1 struct {
@@ -106,6 +113,11 @@ func (s serviceV1beta1) list(ctx context.Context, parent, filter, pageToken stri
 		out.UserInvitations[i] = (*v1.UserInvitation)(inv)
 	}
 	return out, nil
+}
+
+func (s serviceV1beta1) probe(ctx context.Context, parent string) error {
+	_, err := s.r.List(parent).PageSize(1).Context(ctx).Do()
+	return err
 }
 
 // operationV1 converts a v1beta1 Operation; only the Status pointer type

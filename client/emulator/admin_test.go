@@ -173,7 +173,7 @@ func TestAdmin(t *testing.T) {
 	if code, body := post("/emulator/config", `{"fail_rate": 0.25, "fatal": "service_disabled"}`); code != 200 {
 		t.Fatalf("config: %d %s", code, body)
 	}
-	want := Config{LatencyMS: 1.5, QuotaQPS: 10, QuotaBurst: 5, FailRate: 0.25, AmbiguousMode: "drop", Fatal: "service_disabled", Refusal: "failed_precondition"}
+	want := Config{LatencyMS: 1.5, QuotaQPS: 10, QuotaBurst: 5, FailRate: 0.25, AmbiguousMode: "drop", Fatal: "service_disabled", Refusal: "failed_precondition", Profile: "default"}
 	if diff := cmp.Diff(want, e.Config()); diff != "" {
 		t.Errorf("Config (-want +got):\n%s", diff)
 	}

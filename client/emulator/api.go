@@ -50,6 +50,7 @@ func (e *Emulator) serveMethod(r *http.Request, rt route, body []byte) (any, *ap
 		}
 	}
 	name := "customers/" + customer + "/userinvitations/" + email
+	profile, readOnly := e.strictKnobs()
 
 	var refusal Refusal
 	if rt.method == MethodSend {
@@ -57,6 +58,10 @@ func (e *Emulator) serveMethod(r *http.Request, rt route, body []byte) (any, *ap
 	}
 	e.mu.Lock()
 	a, _ := e.account(email)
+	if err := e.strictRefusal(profile, readOnly, rt.method, email, a); err != nil {
+		e.mu.Unlock()
+		return nil, err
+	}
 	switch rt.method {
 	case MethodGet:
 		a = e.lagged(email, a)

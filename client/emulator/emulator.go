@@ -68,6 +68,9 @@ type Emulator struct {
 	fatal      Fatal
 	refusal    Refusal
 	validToken func(string) bool
+	profile    Profile // strict.go
+	readOnly   bool
+	hangRate   float64
 
 	statsMu   sync.Mutex // guards the fields below
 	requests  map[string]map[int]int
@@ -176,6 +179,14 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ambiguous, mode, apiErr := e.inject(r, rt.method)
 	if apiErr != nil {
 		e.done(rt.method, writeError(w, apiErr))
+		return
+	}
+	if hang, perform := e.hang(rt.method); hang {
+		if perform {
+			_, _ = e.serveMethod(r, rt, body)
+		}
+		holdForever(r)
+		e.done(rt.method, CodeHung)
 		return
 	}
 	reply, apiErr := e.serveMethod(r, rt, body)

@@ -219,6 +219,9 @@ type Config struct {
 	AmbiguousMode     string  `json:"ambiguous_mode"` // "status500" or "drop"
 	Fatal             string  `json:"fatal"`          // "none", "permission_denied", "service_disabled", "quota_project", "unauthenticated"
 	Refusal           string  `json:"refusal"`        // how send refuses an ineligible account: "failed_precondition", "not_found", "permission_denied"
+	Profile           string  `json:"profile"`        // "default" or "google-strict" (strict.go)
+	ReadOnly          bool    `json:"read_only"`      // send and cancel 403 (strict.go)
+	HangRate          float64 `json:"hang_rate"`      // fraction of requests never answered (strict.go)
 }
 
 // Config returns the current knobs.
@@ -235,6 +238,9 @@ func (e *Emulator) Config() Config {
 		AmbiguousMode:     e.ambMode.String(),
 		Fatal:             e.fatal.String(),
 		Refusal:           e.refusal.String(),
+		Profile:           e.profile.String(),
+		ReadOnly:          e.readOnly,
+		HangRate:          e.hangRate,
 	}
 }
 
@@ -263,7 +269,11 @@ func (e *Emulator) Apply(c Config) error {
 	if err != nil {
 		return fmt.Errorf("emulator: %w", err)
 	}
-	for _, p := range []float64{c.FailRate, c.AmbiguousSendRate} {
+	profile, err := ParseProfile(c.Profile)
+	if err != nil {
+		return fmt.Errorf("emulator: %w", err)
+	}
+	for _, p := range []float64{c.FailRate, c.AmbiguousSendRate, c.HangRate} {
 		if p < 0 || p > 1 || math.IsNaN(p) {
 			return fmt.Errorf("emulator: rate %v is not a probability", p)
 		}
@@ -280,5 +290,8 @@ func (e *Emulator) Apply(c Config) error {
 	e.SetAmbiguousSendRate(c.AmbiguousSendRate, AmbiguousMode(mode))
 	e.SetFatal(Fatal(fatal))
 	e.SetRefusal(refusal)
+	e.SetProfile(profile)
+	e.SetReadOnly(c.ReadOnly)
+	e.SetHangRate(c.HangRate)
 	return nil
 }

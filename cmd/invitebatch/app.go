@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"golang.org/x/term"
 
@@ -44,6 +45,10 @@ type env struct {
 	stop <-chan struct{}
 }
 
+// forcedExitAfter is how long after a second signal the process exits
+// whatever it is doing (the contract: within 2 s).
+const forcedExitAfter = 1500 * time.Millisecond
+
 func systemEnv() env {
 	ctx, cancel := context.WithCancel(context.Background())
 	stop := make(chan struct{})
@@ -56,6 +61,13 @@ func systemEnv() env {
 		<-sigs
 		fmt.Fprintln(os.Stderr, "invitebatch: stopping now")
 		cancel()
+		// Requests end at once with the context; if writing the files
+		// does not finish promptly, exit anyway: the ledger holds every
+		// intent on disk, and the rerun settles them (as after a crash).
+		time.AfterFunc(forcedExitAfter, func() {
+			fmt.Fprintln(os.Stderr, "invitebatch: forced exit; the same command resumes")
+			os.Exit(exitStopped)
+		})
 	}()
 	return env{
 		stdin:         os.Stdin,

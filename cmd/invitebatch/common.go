@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"hash/maphash"
@@ -27,6 +28,8 @@ type apiFlags struct {
 	impersonateUser, impSA  string
 	qps                     float64
 	emulatorHost            string         // CLOUDIDENTITY_EMULATOR_HOST
+	allowRemoteEmulator     bool           // transport.go
+	requestTimeout          time.Duration  // transport.go
 	backend                 client.Backend // what the flags reach: it names the default ledger
 }
 
@@ -40,11 +43,12 @@ func (a *apiFlags) register(fs *flag.FlagSet, getenv func(string) string) {
 func (a *apiFlags) registerClient(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&a.customer, "customer", getenv("INVITEBATCH_CUSTOMER"), "Cloud Identity / Workspace customer `ID` (C0xxxxxxx); default $INVITEBATCH_CUSTOMER")
 	fs.StringVar(&a.api, "api", client.APIv1, "API version: v1 or v1beta1")
-	fs.StringVar(&a.endpoint, "endpoint", "", "API base `URL` override (credentials are still used)")
+	fs.StringVar(&a.endpoint, "endpoint", "", "API base `URL` override; https:// only, except a loopback http:// test endpoint (credentials are still used)")
 	fs.StringVar(&a.credentials, "credentials", "", "service-account key or user credentials JSON `file` (default: Application Default Credentials)")
 	fs.StringVar(&a.impersonateUser, "impersonate-user", "", "admin `email` to act as through domain-wide delegation")
 	fs.StringVar(&a.impSA, "impersonate-service-account", "", "service account `email` to impersonate without a key")
 	fs.StringVar(&a.quotaProj, "quota-project", "", "`project` billed for the requests (user credentials need one)")
+	a.registerTransport(fs)
 }
 
 // check validates the flags and reads CLOUDIDENTITY_EMULATOR_HOST; every
@@ -74,6 +78,9 @@ func (a *apiFlags) checkWith(cmd string, e env, builtin bool) error {
 	}
 	if (builtin || a.emulatorHost != "") && (a.credentials != "" || a.impersonateUser != "" || a.impSA != "" || a.quotaProj != "") {
 		return usagef("%s: the emulator takes no credentials; drop --credentials, --impersonate-* and --quota-project", cmd)
+	}
+	if err := a.checkTransport(cmd, e); err != nil {
+		return err
 	}
 	a.backend = client.BuiltinEmulator
 	if !builtin {
@@ -106,6 +113,7 @@ func (a *apiFlags) config() client.Config {
 		ImpersonateUser:           a.impersonateUser,
 		ImpersonateServiceAccount: a.impSA,
 		QuotaProject:              a.quotaProj,
+		ReadTimeout:               a.requestTimeout,
 		UserAgent:                 "invitebatch/" + toolVersion(),
 	}
 }
@@ -155,6 +163,7 @@ func stopContext(e env) (context.Context, context.CancelFunc) {
 type caller struct {
 	api batch.API
 	batch.Caller
+	forbidden batch.ForbiddenCheck // a 403 for one address, or for the customer?
 }
 
 func newCaller(api batch.API, qps float64) *caller {
@@ -171,6 +180,10 @@ func (c *caller) get(ctx context.Context, email string) (batch.Invitation, error
 	}, nil)
 	if batch.KindOf(err) == batch.KindNotFound {
 		return batch.Invitation{Email: email, State: batch.StateNone}, nil
+	}
+	var ae *batch.APIError
+	if errors.As(err, &ae) && ae.Kind == batch.KindForbidden {
+		err = c.forbidden.Resolve(ctx, &c.Caller, c.api, ae, nil)
 	}
 	return inv, err
 }

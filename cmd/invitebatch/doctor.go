@@ -214,7 +214,7 @@ func (o *doctorOptions) diagnose(ctx context.Context, e env) []check {
 }
 
 const credentialsAdvice = "pass --credentials FILE (a service-account key or user credentials), set " +
-	"GOOGLE_APPLICATION_CREDENTIALS, or run `gcloud auth application-default login` (see README, Authentication and setup)"
+	"GOOGLE_APPLICATION_CREDENTIALS, or run `" + client.UserLogin + "` (see README, Authentication and setup)"
 
 // listFirstPage makes one list request and returns how many invitations its
 // page held. Retryable failures (429, 5xx, a dropped connection) are tried
@@ -266,7 +266,7 @@ func tokenAdvice(ae *batch.APIError) string {
 	case "invalid_grant":
 		return "the token endpoint answered invalid_grant: --impersonate-user is not an existing user of the domain, " +
 			"the key was deleted or disabled, the machine's clock is off, or user credentials expired or were revoked " +
-			"(run `gcloud auth application-default login` again)"
+			"(run `" + client.UserLogin + "` again)"
 	}
 	return ae.Msg
 }

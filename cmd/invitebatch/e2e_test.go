@@ -51,7 +51,15 @@ const testCustomer = "C0test"
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	emu := emulator.New(emulator.Options{Customer: testCustomer})
+	return newWorldWith(t, emulator.Options{})
+}
+
+// newWorldWith is newWorld with an emulator made from opts (for the test
+// customer).
+func newWorldWith(t *testing.T, opts emulator.Options) *world {
+	t.Helper()
+	opts.Customer = testCustomer
+	emu := emulator.New(opts)
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
 	return &world{t: t, emu: emu, srv: srv, dir: t.TempDir()}
@@ -155,8 +163,19 @@ func (w *world) summary(name string) reports.Summary {
 	return s
 }
 
+// profiles are the emulator's ways of refusing single addresses; the
+// outcome tests run under each.
+var profiles = []emulator.Profile{emulator.ProfileDefault, emulator.ProfileGoogleStrict}
+
 func TestE2EEveryOutcome(t *testing.T) {
-	w := newWorld(t)
+	for _, p := range profiles {
+		t.Run(p.String(), func(t *testing.T) { testEveryOutcome(t, p) })
+	}
+}
+
+func testEveryOutcome(t *testing.T, profile emulator.Profile) {
+	w := newWorldWith(t, emulator.Options{Domains: []string{"example.com"}})
+	w.emu.SetProfile(profile)
 	for email, kind := range map[string]emulator.Kind{
 		"inv@example.com": emulator.KindInvited, "acc@example.com": emulator.KindAccepted,
 		"dec@example.com": emulator.KindDeclined, "managed@example.com": emulator.KindManaged,

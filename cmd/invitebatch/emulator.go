@@ -25,6 +25,9 @@ func emulatorCommand(e env, args []string) error {
 	var hist historyFlags
 	hist.register(fs)
 	refusal := fs.String("refusal", "failed_precondition", "how send refuses an ineligible account: failed_precondition (400), not_found (404) or permission_denied (403 naming the address)")
+	profile := fs.String("profile", "default", "how single addresses are refused: default, or google-strict (404 from isInvitableUser for no account, 403 for other domains, 404 from send and cancel for no invitation)")
+	readOnly := fs.Bool("read-only", false, "answer as to a credential that can read but not write: send and cancel get 403 PERMISSION_DENIED")
+	hangRate := fs.Float64("hang-rate", 0, "fraction of requests accepted and never answered (a half-open connection)")
 	pos, err := parseFlags(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintf(e.stdout, "Usage: invitebatch emulator [flags]\n\n%s", flagUsage(fs))
@@ -43,8 +46,18 @@ func emulatorCommand(e env, args []string) error {
 	if err != nil {
 		return usagef("emulator: --refusal: %v", err)
 	}
+	prof, err := emulator.ParseProfile(*profile)
+	if err != nil {
+		return usagef("emulator: --profile: %v", err)
+	}
+	if *hangRate < 0 || *hangRate > 1 || *failRate < 0 || *failRate > 1 {
+		return usagef("emulator: --hang-rate and --fail-rate must be between 0 and 1")
+	}
 	emu := emulator.New(emulator.Options{Customer: *customer, Domains: domains})
 	emu.SetRefusal(ref)
+	emu.SetProfile(prof)
+	emu.SetReadOnly(*readOnly)
+	emu.SetHangRate(*hangRate)
 	if *seed != "" {
 		f, err := os.Open(*seed)
 		if err != nil {

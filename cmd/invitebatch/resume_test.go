@@ -211,7 +211,7 @@ func TestResumeFailedRowsOnly(t *testing.T) {
 	w := newWorld(t)
 	const n, failing = 20, 5
 	emails := usersCSV(w, n)
-	w.emu.FailNext(emulator.MethodIsInvitable, failing, 400)
+	w.emu.FailNext(emulator.MethodIsInvitable, failing, 409) // ABORTED: failed, not per address
 	res := w.runR("run", "--qps", "500", "--workers", "4", "users.csv")
 	if res.code != 1 {
 		t.Fatalf("run with failing rows: exit %d, want 1\n%s", res.code, res.stderr)
@@ -259,7 +259,7 @@ func TestResumeInterruptedFailedRerun(t *testing.T) {
 	w := newWorld(t)
 	const n, failing = 40, 30
 	emails := usersCSV(w, n)
-	w.emu.FailNext(emulator.MethodIsInvitable, failing, 400)
+	w.emu.FailNext(emulator.MethodIsInvitable, failing, 409) // ABORTED: failed, not per address
 	if res := w.runR("run", "--qps", "500", "--workers", "4", "users.csv"); res.code != 1 {
 		t.Fatalf("run with failing rows: exit %d, want 1\n%s", res.code, res.stderr)
 	}
