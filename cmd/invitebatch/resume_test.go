@@ -69,6 +69,13 @@ func TestSignalStopsAndResumes(t *testing.T) {
 			w.emu.SetLatency(50*time.Millisecond, 0)
 			p := w.start("run", "--qps", "20", "--workers", "4", "users.csv")
 			w.waitCheckpoint(p, "users.checkpoint", 3, 30*time.Second)
+			if len(tt.sigs) > 1 {
+				// After the first signal the rows waiting for the limiter
+				// leave at once: keep requests in flight so that the run
+				// is still there for the second.
+				w.emu.SetLatency(5*time.Second, 0)
+				time.Sleep(300 * time.Millisecond)
+			}
 			for i, sig := range tt.sigs {
 				if i > 0 {
 					time.Sleep(20 * time.Millisecond)
