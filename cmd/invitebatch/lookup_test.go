@@ -64,9 +64,7 @@ func TestE2EListedRowsCostOneRequest(t *testing.T) {
 // goes on with the other rows (a 403 that names the address is about the
 // address, not the caller).
 func TestE2EListedRowRefusedBySend(t *testing.T) {
-	// 404 and 403 become per-address refusals with errors' client/errors.go
-	// (#12); they join this table when it lands.
-	for _, refusal := range []emulator.Refusal{emulator.RefuseFailedPrecondition} {
+	for _, refusal := range []emulator.Refusal{emulator.RefuseFailedPrecondition, emulator.RefuseNotFound, emulator.RefusePermissionDenied} {
 		t.Run(refusal.String(), func(t *testing.T) {
 			w := newWorld(t)
 			w.emu.SetRefusal(refusal)
@@ -168,5 +166,21 @@ func TestCheckpointOtherCheckEachStartsNewRun(t *testing.T) {
 	checkSetAside(t, w, res.stderr, "--check-each")
 	if st := w.emu.Stats(); st.Sends != 5 || st.DuplicateSends != 0 {
 		t.Errorf("sends %d, duplicates %d; want 5, 0", st.Sends, st.DuplicateSends)
+	}
+}
+
+// The other side of the 403 rule: a send 403 that does not name the
+// address is about the caller, and stops the run (exit 5), even on a row
+// the list shows NOT_YET_SENT.
+func TestE2EListedRowBare403StopsTheRun(t *testing.T) {
+	w := newWorld(t)
+	seedListed(w, 3)
+	w.emu.FailNext(emulator.MethodSend, 1, 403)
+	res := w.run("run", "--workers", "1", "--qps", "1000", "users.csv")
+	if res.code != 5 {
+		t.Fatalf("exit = %d, want 5 (a 403 on send that does not name the address)\n%s", res.code, res.stderr)
+	}
+	if got := outcomeByEmail(w.report("users.report.csv")); got["u0@example.com"] == "not_invitable" {
+		t.Errorf("the caller's 403 was taken for the address's: %v", got)
 	}
 }
