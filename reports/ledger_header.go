@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 
@@ -179,6 +180,9 @@ func mayHaveSent(st batch.LedgerStatus) bool {
 func (l *Ledger) Merge(path string) (added int, err error) {
 	if l.opts.ReadOnly {
 		return 0, fmt.Errorf("ledger %s: %w", l.path, ErrReadOnly)
+	}
+	if _, err := os.Stat(path); err != nil { // Lock would create it
+		return 0, fmt.Errorf("ledger merge: %w", err)
 	}
 	lock, err := Lock(path)
 	if err != nil {

@@ -3,6 +3,7 @@ package reports
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -266,6 +267,13 @@ func TestLedgerMerge(t *testing.T) {
 	}
 	if e, ok := l.Lookup("e@x.io"); ok {
 		t.Errorf("refused merge left %+v", e)
+	}
+	missing := filepath.Join(dir, "missing.ledger")
+	if _, err := l.Merge(missing); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("merging a missing file: %v", err)
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Error("merging a missing file created it")
 	}
 }
 
