@@ -158,8 +158,8 @@ func (l *Ledger) load() error {
 	// than the usual ledger needs, so that the slices rarely grow; finish
 	// trims them if the guess was far too big.
 	var f *os.File
-	b := newIndexBuilder(int(min(size/120, 1<<28))+reserve, int(min(size/60/8, 1<<20)),
-		func(off int64) ([]byte, error) { return readLedgerAddr(f, off) })
+	b := newIndexBuilder(int(min(size/120, 1<<28))+reserve, int(min(size/60/16, 1<<19)),
+		func(off int64, dst []byte) ([]byte, error) { return readLedgerAddr(f, off, dst) })
 	var header LedgerIdentity
 	lines := 0
 	var off int64 // of the line
@@ -218,12 +218,19 @@ func digits(n int64) int {
 	return d
 }
 
-// readLedgerAddr reads back the address of the ledger line at off in f.
-func readLedgerAddr(f *os.File, off int64) ([]byte, error) {
+// addrBufs are readLedgerAddr's buffers: a run that finds a million
+// addresses in the ledger reads a million lines back.
+var addrBufs = sync.Pool{New: func() any { b := make([]byte, 128); return &b }}
+
+// readLedgerAddr reads back the address of the ledger line at off in f and
+// appends it to dst.
+func readLedgerAddr(f *os.File, off int64, dst []byte) ([]byte, error) {
 	if f == nil {
 		return nil, ErrJournalClosed
 	}
-	buf := make([]byte, 128)
+	bp := addrBufs.Get().(*[]byte)
+	defer addrBufs.Put(bp)
+	buf := *bp
 	for {
 		n, err := f.ReadAt(buf, off)
 		i := bytes.IndexByte(buf[:n], '\n')
@@ -239,7 +246,7 @@ func readLedgerAddr(f *os.File, off int64) ([]byte, error) {
 			if err != nil {
 				return nil, fmt.Errorf("ledger: read back line at offset %d: %w", off, err)
 			}
-			return email, nil
+			return append(dst, email...), nil
 		}
 		if err != nil || n < len(buf) || len(buf) > MaxPayload+10 {
 			return nil, fmt.Errorf("ledger: read back line at offset %d: %v", off, cmp.Or(err, io.ErrUnexpectedEOF))
@@ -251,13 +258,13 @@ func readLedgerAddr(f *os.File, off int64) ([]byte, error) {
 // readAddr reads back the address of the line at off; the caller holds l.mu.
 // A line appended but not yet written (rare: the same address recorded
 // again at once, or a hash shared with it) is first waited for.
-func (l *Ledger) readAddr(off int64) ([]byte, error) {
+func (l *Ledger) readAddr(off int64, dst []byte) ([]byte, error) {
 	if l.j != nil && !l.opts.ReadOnly && off >= l.j.written() {
 		if err := l.j.Flush(); err != nil {
 			return nil, err
 		}
 	}
-	return readLedgerAddr(l.f, off)
+	return readLedgerAddr(l.f, off, dst)
 }
 
 // maxEmail is far above the 254 bytes an address can have, and far below

@@ -396,13 +396,13 @@ func checkIndexOffsets(t *testing.T, l *Ledger) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	for i, off := range l.index.offs {
-		a, err := l.readAddr(int64(off))
+		a, err := l.readAddr(int64(off), nil)
 		if err != nil || hashEmailBytes(a) != l.index.hashes[i] {
 			t.Fatalf("entry %d: the line at offset %d reads %q, %v", i, off, a, err)
 		}
 	}
 	for h, r := range l.index.recent {
-		a, err := l.readAddr(r.off)
+		a, err := l.readAddr(r.off, nil)
 		if err != nil || hashEmailBytes(a) != h {
 			t.Fatalf("recent entry: the line at offset %d reads %q, %v", r.off, a, err)
 		}

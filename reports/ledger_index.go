@@ -119,8 +119,9 @@ func widenEntry(n uint32) uint64 {
 	return uint64(n>>narrowBits)<<56 | (uint64(n&narrowMax) + narrowEpoch)
 }
 
-// addrReader reads back the address of the line at an offset of the file.
-type addrReader func(off int64) ([]byte, error)
+// addrReader reads back the address of the line at an offset of the file,
+// appending it to dst.
+type addrReader func(off int64, dst []byte) ([]byte, error)
 
 // primary returns the entry the index holds under h and the offset of its
 // line, or, for an entry whose line is not yet written, its address.
@@ -139,7 +140,7 @@ func (x *ledgerIndex) primary(h uint32) (r recentEntry, ok bool) {
 // isAddr reports whether r is the entry of email. If the line cannot be
 // read back, it answers err: the caller decides which way is safe.
 func isAddr(r recentEntry, email string, read addrReader) (bool, error) {
-	got, err := read(r.off)
+	got, err := read(r.off, nil)
 	if err != nil {
 		return false, err
 	}
@@ -357,12 +358,11 @@ func (b *indexBuilder) flushRun(run []indexEntry, out []indexEntry) []indexEntry
 	h := run[0].h
 	var prim []byte // the primary's address; read into b.buf, or in the arena
 	if r, ok := b.x.primary(h); ok {
-		a, err := b.read(r.off)
+		a, err := b.read(r.off, b.buf[:0])
 		if err != nil && b.err == nil {
 			b.err = err
 		}
-		b.buf = append(b.buf[:0], a...)
-		prim = b.buf
+		b.buf, prim = a, a
 	}
 	for i, e := range run {
 		last := true
