@@ -162,7 +162,7 @@ type mergeRecord struct {
 
 // mayHaveSent reports whether st says an email may have gone out.
 func mayHaveSent(st batch.LedgerStatus) bool {
-	return st == batch.LedgerSendIntent || st == batch.LedgerSent || st == batch.LedgerUnconfirmed
+	return st == batch.LedgerSendIntent || st == batch.LedgerResendIntent || st == batch.LedgerSent || st == batch.LedgerUnconfirmed
 }
 
 // Merge adds the records of the ledger file at path (another spelling of this

@@ -150,3 +150,60 @@ func TestE2ECancelUsesTheLedger(t *testing.T) {
 		t.Errorf("the run after cancel sent %d emails, want none", n)
 	}
 }
+
+// TestE2EResendOnlyInvited: --resend-after re-sends INVITED invitations
+// only, within --max-mails. An address this tool emailed whose invitation an
+// admin cancelled in the Admin console since (NOT_YET_SENT, 3 mails) is not
+// invited again: it was, and --max-mails was skipped.
+func TestE2EResendOnlyInvited(t *testing.T) {
+	w := newWorld(t)
+	emails := usersCSV(w, 2)
+	if res := w.runR("run", "users.csv"); res.code != 0 {
+		t.Fatalf("run: exit %d\n%s", res.code, res.stderr)
+	}
+	old := time.Now().Add(-30 * 24 * time.Hour)
+	w.emu.SetInvitation(emails[0], "NOT_YET_SENT", 3, old) // cancelled in the Admin console
+	w.emu.SetInvitation(emails[1], "INVITED", 1, old)
+	res := w.runR("run", "--resend-after", "1ms", "--max-mails", "3", "users.csv")
+	if res.code != 0 {
+		t.Fatalf("resend run: exit %d\n%s", res.code, res.stderr)
+	}
+	got := outcomeByEmail(w.report("users.report.csv"))
+	if got[emails[0]] != "already_invited" || w.emu.Sends(emails[0]) != 1 {
+		t.Errorf("%s (cancelled in the console): %q, emailed %d times; want already_invited, once", emails[0], got[emails[0]], w.emu.Sends(emails[0]))
+	}
+	if got[emails[1]] != "resent" || w.emu.Sends(emails[1]) != 2 {
+		t.Errorf("%s (INVITED, old): %q, emailed %d times; want resent, twice", emails[1], got[emails[1]], w.emu.Sends(emails[1]))
+	}
+}
+
+// TestE2EAmbiguousResendOnAStaleRead: a re-send that went out but failed
+// ambiguously reads as before on a lagging API (same mailsSentCount). It is
+// unconfirmed, never sent again: one delivered re-send is one email.
+func TestE2EAmbiguousResendOnAStaleRead(t *testing.T) {
+	w := newWorld(t)
+	emails := usersCSV(w, 1)
+	w.emu.SetInvitation(emails[0], "INVITED", 1, time.Now().Add(-30*24*time.Hour))
+	w.emu.SetReadLag(time.Hour)
+	w.emu.SetAmbiguousSendRate(1, emulator.AmbiguousStatus500)
+	res := w.runR("run", "--resend-after", "24h", "--settle-window", "100ms", "users.csv")
+	if res.code != 1 {
+		t.Errorf("exit %d, want 1 (unconfirmed)\n%s", res.code, res.stderr)
+	}
+	rows := w.report("users.report.csv")
+	if o := rows[0]["outcome"]; o != "unconfirmed" {
+		t.Errorf("outcome %q (%s), want unconfirmed", o, rows[0]["error"])
+	}
+	if n := w.emu.Sends(emails[0]); n != 1 {
+		t.Errorf("the re-send emailed %d times, want once", n)
+	}
+	// The next run neither re-sends (the ledger keeps the email on record)
+	// nor forgets it.
+	w.emu.SetAmbiguousSendRate(0, emulator.AmbiguousStatus500)
+	if res := w.runR("run", "--resend-after", "24h", "--settle-window", "100ms", "users.csv"); res.code != 0 {
+		t.Errorf("next run: exit %d, want 0\n%s", res.code, res.stderr)
+	}
+	if n := w.emu.Sends(emails[0]); n != 1 {
+		t.Errorf("after the next run, emailed %d times, want once", n)
+	}
+}
