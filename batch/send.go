@@ -152,7 +152,7 @@ func (r *Runner) settleEarlier(ctx context.Context, t *tally, email string, e Le
 	case LedgerResendIntent:
 		p.why, p.resend = "an earlier run stopped while a re-send was in flight", true
 	}
-	if r.Now().Before(p.due) {
+	if r.Now().Before(p.due) && !r.DryRun { // a dry run predicts from what it reads now
 		t.later = p
 		return OutcomeNone, "", errSettleLater
 	}
@@ -208,6 +208,9 @@ func (r *Runner) readBack(ctx context.Context, t *tally, email string, p *settle
 				r.settleLedger(t, email, LedgerUnconfirmed)
 		}
 		// The send visibly did not take effect: one more.
+		if r.DryRun {
+			return WouldSend, "the send of an earlier run did not take effect (" + p.why + ")", nil
+		}
 		if p.early && r.CheckEach {
 			return r.invite(ctx, t, email, p.made)
 		}

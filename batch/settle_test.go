@@ -436,3 +436,25 @@ func TestSkipFromWaitsForTheWaitingRows(t *testing.T) {
 		t.Errorf("stopped %v, row 1 %v (%s); want finished, sent", st.Stopped, sink[1].Outcome, sink[1].Reason)
 	}
 }
+
+// TestDryRunNeverSendsForAnEarlierIntent: a dry run that meets an earlier
+// run's intent reads it back (without waiting) and predicts; it never sends.
+func TestDryRunNeverSendsForAnEarlierIntent(t *testing.T) {
+	for _, checkEach := range []bool{false, true} {
+		api := newFakeAPI()
+		api.unmanaged("a@x.com")
+		l := newMemLedger()
+		l.entries["a@x.com"] = LedgerEntry{Status: LedgerSendIntent, Time: time.Now()}
+		r := newTestRunner(api, l)
+		r.DryRun = true
+		r.CheckEach = checkEach
+		r.SettleWindow = time.Hour
+		sink := memSink{}
+		if _, err := r.Run(context.Background(), csvSource("email\na@x.com\n"), sink); err != nil {
+			t.Fatal(err)
+		}
+		if got := sink[1].Outcome; got != WouldSend || api.calls[MethodSend] != 0 {
+			t.Errorf("check-each %v: %v (%s) with %d sends, want would_send and none", checkEach, got, sink[1].Reason, api.calls[MethodSend])
+		}
+	}
+}
