@@ -95,3 +95,51 @@ func TestSendAfterConnectionStaysAmbiguous(t *testing.T) {
 		t.Errorf("got %v, want the context's own error (the intent stays for a read-back)", err)
 	}
 }
+
+// TestReady: Ready fetches the access token before the pipeline writes a
+// send's intent. A refused credential is fatal and NotSent, without any API
+// request; a token it fetched serves the next request.
+func TestReady(t *testing.T) {
+	for _, refuse := range []bool{true, false} {
+		tokens := &fakeTokenEndpoint{t: t, reply: func() (int, string) {
+			if refuse {
+				return 400, `{"error":"invalid_grant","error_description":"Invalid grant: account not found"}`
+			}
+			return 200, `{"access_token":"ya29.ok","token_type":"Bearer","expires_in":3600}`
+		}}
+		tokenSrv := httptest.NewServer(tokens)
+		defer tokenSrv.Close()
+		keyFile, _, pub := serviceAccountKey(t, tokenSrv.URL+"/token")
+		tokens.key = pub
+		rec := &recorder{}
+		apiSrv := httptest.NewServer(rec)
+		defer apiSrv.Close()
+		c, err := New(context.Background(), Config{Customer: customer, Endpoint: apiSrv.URL + "/", CredentialsFile: keyFile, ImpersonateUser: admin})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.Ready(context.Background())
+		if refuse {
+			var ae *batch.APIError
+			if !errors.As(err, &ae) || ae.Kind != batch.KindFatal || !ae.NotSent || ae.Ambiguous {
+				t.Errorf("refused token: Ready = %v, want a fatal, not-sent *batch.APIError", err)
+			}
+			if n := len(rec.requests()); n != 0 {
+				t.Errorf("refused token: %d API requests, want none", n)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("Ready: %v", err)
+		}
+		if err := c.Send(context.Background(), "a@x.com"); err != nil {
+			t.Fatal(err)
+		}
+		tokens.mu.Lock()
+		n := len(tokens.claims)
+		tokens.mu.Unlock()
+		if n != 1 {
+			t.Errorf("%d token requests for Ready and a send, want 1", n)
+		}
+	}
+}
