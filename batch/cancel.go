@@ -39,7 +39,9 @@ func (r *Runner) decideCancel(ctx context.Context, t *tally, email string) (Outc
 		return WouldCancel, "", nil
 	}
 	// The intent is written once the limiter's slot and a credential are at
-	// hand, as for a send.
+	// hand, as for a send; one whose cancel certainly never had an effect is
+	// undone when the run stops.
+	var intended, left bool
 	ready := func(ctx context.Context) error {
 		if rd, ok := r.API.(Readier); ok {
 			if err := rd.Ready(ctx); err != nil {
@@ -47,6 +49,7 @@ func (r *Runner) decideCancel(ctx context.Context, t *tally, email string) (Outc
 			}
 		}
 		if r.Ledger != nil {
+			intended, left = true, false
 			if err := r.Ledger.Intend(ctx, email, LedgerCancelIntent); err != nil {
 				return fmt.Errorf("ledger: %w", err)
 			}
@@ -54,14 +57,25 @@ func (r *Runner) decideCancel(ctx context.Context, t *tally, email string) (Outc
 		return nil
 	}
 	for try := 1; ; try++ {
-		err := r.callReady(ctx, t, MethodCancel, ready, func(ctx context.Context) error { return r.API.Cancel(ctx, email) })
+		err := r.callReady(ctx, t, MethodCancel, ready, func(ctx context.Context) error {
+			err := r.API.Cancel(ctx, email)
+			left = err == nil || !noEffect(err)
+			return err
+		})
 		if err == nil {
 			r.Log.Debug("invitation cancelled", zap.String("email", email))
 			return Cancelled, "", r.settleLedger(t, email, LedgerCancelled)
 		}
 		var ae *APIError
 		if !errors.As(err, &ae) || ae.Kind == KindFatal {
-			return OutcomeNone, "", err // the intent stays: a rerun settles it
+			// The intent of a cancel that may have gone through stays, for a
+			// rerun to settle; one that certainly did not is undone.
+			if intended && !left {
+				if serr := r.restoreLedger(t, email, prior); serr == nil && t.durable != nil {
+					_ = t.durable(context.WithoutCancel(ctx))
+				}
+			}
+			return OutcomeNone, "", err
 		}
 		switch {
 		case unseen && ae.Kind == KindNotFound:

@@ -458,3 +458,35 @@ func TestDryRunNeverSendsForAnEarlierIntent(t *testing.T) {
 		}
 	}
 }
+
+// stoppingCancelAPI ends the run's context as a cancel request is made,
+// before the request had a connection.
+type stoppingCancelAPI struct {
+	cancelAPI
+	stop func()
+}
+
+func (s stoppingCancelAPI) Cancel(context.Context, string) error {
+	s.stop()
+	return &APIError{Kind: KindRetryable, NotSent: true, Msg: "cancel: stopped before a connection was obtained"}
+}
+
+// TestNeverSentCancelRestoresTheLedger: a cancel that never left (a hard stop
+// before its connection) must not leave a cancel intent, which an invite run
+// reads as "cancelled by this tool".
+func TestNeverSentCancelRestoresTheLedger(t *testing.T) {
+	api := newCancelAPI()
+	api.inv["a@x.com"] = Invitation{Email: "a@x.com", State: StateInvited, MailsSent: 1}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	l := newMemLedger()
+	l.entries["a@x.com"] = LedgerEntry{Status: LedgerSent, Time: time.Now()}
+	r := newTestRunner(stoppingCancelAPI{api, cancel}, l)
+	r.Cancel = true
+	if _, err := r.Run(ctx, csvSource("email\na@x.com\n"), memSink{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run: %v, want context.Canceled", err)
+	}
+	if got := l.entries["a@x.com"].Status; got != LedgerSent {
+		t.Errorf("ledger %v, want sent restored", got)
+	}
+}
