@@ -94,6 +94,7 @@ func hardStopWhileWaiting(t *testing.T, how string) {
 			t.Errorf("%s: outcome %q, emailed %d times; want sent once", e, o, n)
 		}
 	}
+	t.Logf("%s: %d of %d rows unconfirmed after the rerun", how, unconfirmed, len(emails))
 	// A send in flight at the stop (after its connection) may rightly stay
 	// ambiguous: at 4 requests/s, at most one.
 	if unconfirmed > 1 {
