@@ -116,6 +116,40 @@ func TestHungRequestsEnd(t *testing.T) {
 	}
 }
 
+// A reply whose headers come and whose body never ends is bounded too: by
+// the read's own deadline, which the transport's header timeout does not
+// cover.
+func TestHungBodyEnds(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		w.Write([]byte(`{"isInvitableUser": `))
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	c, err := New(context.Background(), Config{Customer: customer, Emulator: srv.Listener.Addr().String(),
+		ReadTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := c.IsInvitable(context.Background(), "a@example.com"); done <- err }()
+	select {
+	case err := <-done:
+		if batch.KindOf(err) != batch.KindRetryable {
+			t.Errorf("IsInvitable = %v, want a retryable timeout", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("a reply whose body never ends hung the request")
+	}
+}
+
 func TestTransportBounds(t *testing.T) {
 	tr := boundTransport(apiTransport(4), newTimeouts(Config{}))
 	if tr.HTTP2 == nil || tr.HTTP2.SendPingTimeout <= 0 || tr.HTTP2.PingTimeout <= 0 {
