@@ -71,6 +71,16 @@ type Emulator struct {
 	profile    Profile // strict.go
 	readOnly   bool
 	hangRate   float64
+	// The window and daily quotas and the RetryInfo of 429s (window.go).
+	retryInfo             string
+	winN                  int
+	winLen, winOffset     time.Duration
+	winStart              time.Time
+	winUsed, winThrottled int
+	dayN, dayUsed         int
+	day                   string
+	toldAt, toldUntil     time.Time // the longest RetryInfo running
+	early                 int       // requests that came before it ran out
 
 	statsMu   sync.Mutex // guards the fields below
 	requests  map[string]map[int]int
@@ -78,6 +88,7 @@ type Emulator struct {
 	perSecond map[int64]int
 	window    []time.Time // arrivals within the last second
 	maxWindow int
+	windows   []WindowCount // the window quota's ended windows
 }
 
 // New returns an Emulator with no accounts seeded and no faults.
@@ -244,8 +255,16 @@ func (e *Emulator) inject(r *http.Request, method string) (ambiguous bool, mode 
 	if e.fatal != FatalNone {
 		return false, 0, fatalErrors[e.fatal]
 	}
-	if wait, ok := e.take(time.Now()); !ok {
-		return false, 0, rateLimited(wait)
+	now := time.Now()
+	e.checkEarly(now)
+	if wait, ok := e.take(now); !ok {
+		err := e.quotaError(wait, "", 0)
+		e.told(now, err)
+		return false, 0, err
+	}
+	if err := e.takeWindow(now); err != nil {
+		e.told(now, err)
+		return false, 0, err
 	}
 	if code, ok := e.nextFailure(method); ok {
 		return false, 0, codeError(code)

@@ -222,6 +222,8 @@ type Config struct {
 	Profile           string  `json:"profile"`        // "default" or "google-strict" (strict.go)
 	ReadOnly          bool    `json:"read_only"`      // send and cancel 403 (strict.go)
 	HangRate          float64 `json:"hang_rate"`      // fraction of requests never answered (strict.go)
+	// The window and daily quotas (window.go), inline in the JSON.
+	QuotaConfig
 }
 
 // Config returns the current knobs.
@@ -241,6 +243,7 @@ func (e *Emulator) Config() Config {
 		Profile:           e.profile.String(),
 		ReadOnly:          e.readOnly,
 		HangRate:          e.hangRate,
+		QuotaConfig:       e.quotaConfig(),
 	}
 }
 
@@ -248,6 +251,9 @@ func (e *Emulator) Config() Config {
 // "status500" and "none". The quota bucket is refilled only if the quota
 // changed. Nothing is changed if c is invalid.
 func (e *Emulator) Apply(c Config) error {
+	if err := c.QuotaConfig.check(); err != nil {
+		return err
+	}
 	if c.AmbiguousMode == "" {
 		c.AmbiguousMode = AmbiguousStatus500.String()
 	}
@@ -293,5 +299,6 @@ func (e *Emulator) Apply(c Config) error {
 	e.SetProfile(profile)
 	e.SetReadOnly(c.ReadOnly)
 	e.SetHangRate(c.HangRate)
+	e.applyQuotas(c.QuotaConfig)
 	return nil
 }

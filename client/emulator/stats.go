@@ -39,6 +39,15 @@ type Stats struct {
 	// MaxPerWindow is the most API requests received within any sliding
 	// one-second window.
 	MaxPerWindow int `json:"max_per_window"`
+	// EarlyRequests counts requests that arrived while an earlier 429's
+	// RetryInfo still ran, more than 200 ms after that 429 (requests
+	// already in flight then are not counted): a client that honours a
+	// server delay for all its requests makes none.
+	EarlyRequests int `json:"early_requests"`
+	// Windows counts, for each window of the window quota (SetWindowQuota)
+	// in time order, the requests it accepted and refused; the last one may
+	// still be running.
+	Windows []WindowCount `json:"windows,omitempty"`
 	// Held is how many addresses the emulator holds in memory (seeded or
 	// touched by send or cancel). It is not reset.
 	Held int `json:"held"`
@@ -92,6 +101,10 @@ func (e *Emulator) done(method string, code int) {
 // Stats returns a copy of the counters.
 func (e *Emulator) Stats() Stats {
 	var s Stats
+	s.Windows = e.windowStats()
+	e.knobMu.Lock()
+	s.EarlyRequests = e.early
+	e.knobMu.Unlock()
 	e.mu.Lock()
 	s.Sends, s.DuplicateSends, s.Resends, s.Held = e.sends, e.dupSends, e.resends, len(e.accounts)
 	e.mu.Unlock()
@@ -130,4 +143,10 @@ func (e *Emulator) ResetCounters() {
 	e.throttled, e.maxWindow = 0, 0
 	e.perSecond = map[int64]int{}
 	e.window = nil
+	e.windows = nil
+	e.statsMu.Unlock()
+	e.knobMu.Lock()
+	e.early = 0
+	e.knobMu.Unlock()
+	e.statsMu.Lock() // for the deferred unlock
 }

@@ -22,6 +22,11 @@ func emulatorCommand(e env, args []string) error {
 	jitter := fs.Duration("jitter", 0, "random extra latency per request, up to this")
 	quota := fs.Float64("quota", 0, "enforced requests per second (0: unlimited); over it: 429 RESOURCE_EXHAUSTED with RetryInfo")
 	failRate := fs.Float64("fail-rate", 0, "fraction of requests answered 503")
+	windowQuota := fs.Int("window-quota", 0, "a fixed-window quota: this many requests per --window (0: none); over it: 429 without RetryInfo until the window ends")
+	window := fs.Duration("window", time.Minute, "length of the --window-quota windows")
+	windowOffset := fs.Duration("window-offset", 0, "windows start this far past each multiple of --window (0: aligned to the clock)")
+	retryInfo := fs.String("retry-info", "", "RetryInfo of quota 429s: exact (time until free), none, or a fixed `delay` such as 1s (default: exact for --quota, none for --window-quota)")
+	dailyQuota := fs.Int("daily-quota", 0, "requests per day (Pacific time) before every request gets a daily-quota 429 (0: none)")
 	var hist historyFlags
 	hist.register(fs)
 	refusal := fs.String("refusal", "failed_precondition", "how send refuses an ineligible account: failed_precondition (400), not_found (404) or permission_denied (403 naming the address)")
@@ -72,6 +77,11 @@ func emulatorCommand(e env, args []string) error {
 	emu.SetLatency(*latency, *jitter)
 	emu.SetQuota(*quota, max(1, int(*quota)))
 	emu.SetFailRate(*failRate)
+	emu.SetWindowQuota(*windowQuota, *window, *windowOffset)
+	emu.SetDailyQuota(*dailyQuota)
+	if err := emu.SetRetryInfo(*retryInfo); err != nil {
+		return usagef("emulator: --retry-info: %v", err)
+	}
 	bound, stop, err := serveEmulator(emu, *addr)
 	if err != nil {
 		return err
