@@ -144,9 +144,25 @@ type APIError struct {
 	// Msg is a human-readable description, safe to log and to put in a
 	// report: it never holds credentials.
 	Msg string
+	// Resets is set when a quota will not come back within the run (a
+	// daily quota used up, or a server delay over Caller.MaxDelay): the
+	// time it is expected back. Such an error is KindFatal, so that every
+	// caller stops at once as for a fatal error, but the run ends
+	// resumably (exit 3), saying when to try again; see QuotaStop.
+	Resets time.Time
 }
 
 func (e *APIError) Error() string { return e.Msg }
+
+// QuotaStop reports whether err stops the run for a quota that will not
+// come back within it, and when that quota is expected back.
+func QuotaStop(err error) (resets time.Time, ok bool) {
+	var ae *APIError
+	if errors.As(err, &ae) && !ae.Resets.IsZero() {
+		return ae.Resets, true
+	}
+	return time.Time{}, false
+}
 
 // KindOf returns the kind of err: the Kind of an *APIError in its chain,
 // KindPermanent for any other error.

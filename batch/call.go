@@ -3,6 +3,7 @@ package batch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -18,15 +19,45 @@ const (
 	MethodCancel      = "cancel"
 )
 
+// Limiter is the shared rate limiter a Caller waits for before every
+// attempt and tells what the server answered: a *Pacer.
+type Limiter interface {
+	// Wait blocks until a request may leave, or ctx is done.
+	Wait(ctx context.Context) error
+	// Succeeded: the server accepted a request.
+	Succeeded()
+	// Throttled: the server refused a request for quota (429, or a
+	// rate-limit 403).
+	Throttled()
+	// Pause holds every request for a delay the server gave.
+	Pause(d time.Duration)
+}
+
+// maxRefusals is how many quota refusals one request takes before it
+// fails: with the pacer probing a used-up window at most every 8 s, over
+// ten minutes.
+const maxRefusals = 100
+
+// DefaultMaxDelay caps the server delays a run waits out: a longer one
+// (a quota exhausted for hours) stops the run resumably instead.
+const DefaultMaxDelay = 5 * time.Minute
+
 // Caller makes logical requests: it waits for the pacer before every
 // attempt, retries what is retryable with backoff (the server's RetryInfo
-// wins), renews credentials once on a 401, and returns the last error. The
-// pipeline uses one; so do the read-only commands (status, export), so
-// that every request of the tool follows the same rules.
+// wins), renews credentials once on a 401, and returns the last error. A
+// quota refusal (429, rate-limit 403) is reported to the pacer, and a
+// server-given delay pauses the pacer, and with it every request of the
+// run, not only the one told. The pipeline uses one; so do the read-only
+// commands (status, export), so that every request of the tool follows
+// the same rules.
 type Caller struct {
-	Pacer   *Pacer
+	Pacer   Limiter
 	Backoff Backoff
-	Log     *zap.Logger // nil: no logs
+	// MaxDelay is the longest server delay waited out (0:
+	// DefaultMaxDelay). A longer one ends Do with an error for which
+	// QuotaStop reports true.
+	MaxDelay time.Duration
+	Log      *zap.Logger // nil: no logs
 	// Observe, if set, is told of every attempt: its method, HTTP status
 	// (200 for success, 0 for a transport failure) and whether it was a
 	// retry.
@@ -60,6 +91,7 @@ func (c *Caller) do(ctx context.Context, method string, ready, fn func(context.C
 	wctx, cancel := c.waitContext(ctx)
 	defer cancel()
 	refreshed := false
+	refusals := 0
 	for attempt := 1; ; attempt++ {
 		if err := c.Pacer.Wait(wctx); err != nil {
 			return c.waitErr(ctx, err)
@@ -96,8 +128,18 @@ func (c *Caller) do(ctx context.Context, method string, ready, fn func(context.C
 			}
 			refreshed = true
 		case KindRetryable:
-			if ae.Code == 429 {
+			if throttled(ae) {
 				c.Pacer.Throttled()
+			}
+			if ae.RetryAfter > 0 {
+				if max := c.maxDelay(); ae.RetryAfter > max {
+					return &APIError{Kind: KindFatal, Code: ae.Code, Status: ae.Status, Reason: ae.Reason,
+						RetryAfter: ae.RetryAfter, Resets: time.Now().Add(ae.RetryAfter),
+						Msg: fmt.Sprintf("%s (the server asks to wait %s, over the %s this run waits: stopping)",
+							ae.Msg, ae.RetryAfter.Round(time.Second), max)}
+				}
+				// Told to one request, meant for all: the quota is shared.
+				c.Pacer.Pause(ae.RetryAfter)
 			}
 			if ae.Ambiguous {
 				return err
@@ -105,10 +147,22 @@ func (c *Caller) do(ctx context.Context, method string, ready, fn func(context.C
 			if progress != nil && progress() {
 				attempt = 1
 			}
-			if !c.Backoff.Retry(attempt) {
+			n := attempt
+			if throttled(ae) {
+				// The shared pacer spaces, pauses and probes the retries of
+				// a quota refusal: this request only waits its turn, and
+				// does not use up its attempts (a used-up quota window
+				// refuses everything for up to a minute).
+				refusals++
+				if refusals > maxRefusals {
+					return err
+				}
+				attempt--
+				n = 1
+			} else if !c.Backoff.Retry(attempt) {
 				return err
 			}
-			d := c.Backoff.Delay(attempt, ae.RetryAfter, rand.Float64())
+			d := c.Backoff.Delay(n, ae.RetryAfter, rand.Float64())
 			if c.Log != nil {
 				c.Log.Debug("retrying request", zap.String("method", method), zap.Int("attempt", attempt),
 					zap.Int("code", ae.Code), zap.Duration("delay", d))
@@ -156,6 +210,16 @@ func (c *Caller) stopped() bool {
 		return false
 	}
 }
+func (c *Caller) maxDelay() time.Duration {
+	if c.MaxDelay > 0 {
+		return c.MaxDelay
+	}
+	return DefaultMaxDelay
+}
+
+// throttled reports whether a retryable failure is a quota refusal: a 429,
+// or a 403 (retryable only when its reason is a rate limit).
+func throttled(ae *APIError) bool { return ae.Code == 429 || ae.Code == 403 }
 
 func (c *Caller) observe(method string, code int, retry bool) {
 	if c.Observe != nil {

@@ -20,9 +20,20 @@ import (
 //     was answering at its quota, so the accepted rate is the quota: the
 //     rate is set to 95% of it, up or down. Straggling 429s of requests
 //     already in flight are too few to count.
+//   - When a quarter second of a throttled spell saw 429s and nothing
+//     accepted, the server is refusing every request: a fixed quota
+//     window is used up (Google's per-minute quotas), and most such 429s
+//     carry no RetryInfo. Nothing accepted says nothing about the quota,
+//     so the rate is kept; instead every request waits, for a quarter
+//     second, then twice as long each time the server still refuses
+//     everything, up to maxProbePause, until one is accepted. A window
+//     that ends finds the pacer at its rate, not at its floor.
 //   - After a second without a cut, successes raise the rate again,
 //     multiplicatively and faster the longer no 429 came: slowly near the
 //     quota just measured, quickly when the quota has risen since.
+//
+// Pause stops every request for a delay the server gave (RetryInfo,
+// Retry-After): it was told to one request, and holds for all of them.
 //
 // The zero value is not usable; use NewPacer.
 type Pacer struct {
@@ -43,6 +54,12 @@ type Pacer struct {
 	// the successes and 429s since.
 	since   time.Time
 	ok, thr int
+	// Requests wait until pausedUntil: a server delay, or a probe pause
+	// while the server refuses everything. probe is the next probe pause.
+	pausedUntil time.Time
+	probe       time.Duration
+	refused     int  // 429s since the last accepted request
+	probeOut    bool // a probe has left and not been answered
 }
 
 // Tuning of the adaptive pacer; see Pacer.
@@ -62,6 +79,16 @@ const (
 	// every worker waiting in the limiter (64 by default), one cut let
 	// 8% of the requests of a throttled run be refused instead of 2-3%.
 	maxBooked = 4
+	// The pauses while the server refuses everything: the first, and the
+	// longest. A used-up 60 s window is then asked about every 8 s at
+	// most, and a window reset found within 8 s.
+	firstProbePause = 250 * time.Millisecond
+	maxProbePause   = 8 * time.Second
+	// refuseAll 429s in a row, or two and nothing accepted over a
+	// measuring interval, mean the server refuses everything. (A token
+	// bucket refuses 4 in a row too, now and then; a pause of a quarter
+	// second costs it little, as its bucket fills meanwhile.)
+	refuseAll = 4
 )
 
 // NewPacer returns a Pacer allowing qps requests per second with the given
@@ -96,21 +123,78 @@ func newPacer(qps float64, burst int, adaptive bool, now func() time.Time) *Pace
 }
 
 // Wait blocks until the next request may leave, or ctx is done. Requests
-// that must wait leave in the order they came.
+// that must wait leave in the order they came; none leaves while the pacer
+// is paused.
 func (p *Pacer) Wait(ctx context.Context) error {
-	if p.lim.Allow() {
-		// A token is free now (none is owed to a request waiting in the
-		// limiter): nothing is booked ahead, and at a high rate most
-		// requests never queue.
-		return nil
+	if err := p.waitPause(ctx, false); err != nil {
+		return err
 	}
-	select {
-	case p.booking <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	if !p.lim.Allow() {
+		// No token is free now (one may be owed to a request waiting in
+		// the limiter): queue. At a high rate most requests never do.
+		select {
+		case p.booking <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		err := p.lim.Wait(ctx)
+		<-p.booking
+		if err != nil {
+			return err
+		}
 	}
-	defer func() { <-p.booking }()
-	return p.lim.Wait(ctx)
+	// A pause that began while this request queued holds it too.
+	return p.waitPause(ctx, true)
+}
+
+// waitPause sleeps until the pacer is no longer paused. With probe set,
+// while the server refuses everything, the request that finds the pause
+// over is the probe: it leaves, and the pause is set again for the rest
+// until its answer comes (or the pause runs out: a probe that ended
+// otherwise). One request, not every waiting one, asks a used-up window
+// whether it has ended.
+func (p *Pacer) waitPause(ctx context.Context, probe bool) error {
+	for {
+		p.mu.Lock()
+		now := p.now()
+		d := p.pausedUntil.Sub(now)
+		if d <= 0 && probe && p.probe > 0 {
+			p.pausedUntil = now.Add(p.probe)
+			p.probeOut = true
+		}
+		p.mu.Unlock()
+		if d <= 0 {
+			return nil
+		}
+		if err := sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+}
+
+// Pause makes every request wait d from now (a server-given delay): no
+// request leaves before then. A longer pause already running is kept.
+func (p *Pacer) Pause(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pause(p.now(), d)
+}
+
+// pause pauses until now+d, unless already paused longer. After a pause
+// the requests leave one at a time at the rate, not in a burst of the
+// tokens saved up meanwhile, and a new measuring interval starts: time
+// nothing could be sent measures nothing. p.mu must be held.
+func (p *Pacer) pause(now time.Time, d time.Duration) {
+	if until := now.Add(d); until.After(p.pausedUntil) {
+		p.pausedUntil = until
+		p.since, p.ok, p.thr = until, 0, 0
+	}
+	if p.lim.Burst() != 1 {
+		p.lim.SetBurst(1)
+	}
 }
 
 // Limit returns the current rate in requests per second.
@@ -129,6 +213,14 @@ func (p *Pacer) Succeeded() {
 	defer p.mu.Unlock()
 	now := p.now()
 	p.ok++
+	if p.probe > 0 {
+		// A probe accepted: the window has ended; everyone may go.
+		p.pausedUntil = now
+	}
+	p.probe, p.refused, p.probeOut = 0, 0, false
+	if p.cur >= p.ceiling && p.lim.Burst() != p.burst {
+		p.lim.SetBurst(p.burst) // back from a pause at the ceiling
+	}
 	last := p.lastRaise
 	p.lastRaise = now
 	if p.cur >= p.ceiling || now.Sub(p.lastCut) < holdAfterCut {
@@ -146,7 +238,8 @@ func (p *Pacer) Succeeded() {
 	p.set(p.cur + p.cur*rate.Limit(g*dt) + p.ceiling*rate.Limit(0.005*dt))
 }
 
-// Throttled tells the pacer the server refused a request for quota (429).
+// Throttled tells the pacer the server refused a request for quota (429,
+// or a rate-limit 403).
 func (p *Pacer) Throttled() {
 	if !p.adaptive {
 		return
@@ -154,7 +247,9 @@ func (p *Pacer) Throttled() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now()
-	spell := !p.last429.IsZero() && now.Sub(p.last429) < quietSpell
+	// While probing a refusing server the spell goes on, however long
+	// the probe pauses grow.
+	spell := !p.last429.IsZero() && (now.Sub(p.last429) < quietSpell || p.probe > 0)
 	p.last429 = now
 	if !spell {
 		// A new throttled spell: react at once, and start measuring.
@@ -162,7 +257,28 @@ func (p *Pacer) Throttled() {
 		return
 	}
 	p.thr++
+	p.refused++
+	if p.probeOut {
+		// The probe's answer: still refusing. Pause twice as long.
+		p.probeOut = false
+		p.probe = min(2*p.probe, maxProbePause)
+		p.pause(now, p.probe)
+		return
+	}
+	if now.Before(p.pausedUntil) {
+		// The answer to a request that left before the pause began.
+		return
+	}
 	el := now.Sub(p.since)
+	if p.refused >= refuseAll || (p.ok == 0 && (p.probe > 0 || (el >= measureEvery && p.thr >= 2))) {
+		// The server refuses everything (a used-up quota window; the
+		// odd success is a request that left before it was used up):
+		// that measures no quota. Keep the rate; pause, then probe,
+		// pausing twice as long each time it still refuses.
+		p.probe = min(max(2*p.probe, firstProbePause), maxProbePause)
+		p.pause(now, p.probe)
+		return
+	}
 	if el < measureEvery || (p.ok < 5 && el < 2*time.Second) {
 		return
 	}

@@ -61,9 +61,19 @@ func TestPacerReactions(t *testing.T) {
 			{at: 20 * time.Second, dur: time.Second, ok: 20, wantLimit: 47},
 			{at: 21 * time.Second, dur: 5 * time.Second, ok: 200, wantLimit: 100},
 		}},
-		{"never under the floor", 100, true, []event{
+		{"one accepted, then only refusals: the rate is kept", 100, true, []event{
 			{at: time.Second, thr: 1},
-			{at: 2 * time.Second, dur: time.Second, thr: 5, wantLimit: 0.2},
+			{at: 2 * time.Second, dur: 10 * time.Second, ok: 1, thr: 50, wantLimit: 90},
+		}},
+		// A fixed quota window used up: 429s without RetryInfo for the
+		// rest of the minute, nothing accepted. The rate is not set from
+		// zero accepted requests (it used to fall to the floor).
+		{"a window with nothing accepted keeps the rate", 100, true, []event{
+			{at: 0, dur: time.Second, ok: 100},
+			{at: time.Second, thr: 1, wantLimit: 90},
+			{at: time.Second, dur: 59 * time.Second, thr: 300, wantLimit: 90},
+			// The next window: accepted again, and raised.
+			{at: 61 * time.Second, dur: 5 * time.Second, ok: 400, wantLimit: 100},
 		}},
 		{"a new spell after a quiet one cuts again", 100, true, []event{
 			{at: time.Second, thr: 1, wantLimit: 90},
@@ -136,5 +146,82 @@ func TestPacerCutReachesWaiters(t *testing.T) {
 	// add at most maxBooked.
 	if n := afterCut.Load(); n > maxBooked+3 {
 		t.Errorf("%d requests left in the 150 ms after a cut to 10/s, want at most %d", n, maxBooked+3)
+	}
+}
+
+// A server that refuses everything is probed: each refusal after a pause
+// doubles the pause (to at most maxProbePause); refusals of requests that
+// left before the pause are not counted; an accepted request ends it.
+func TestPacerProbesARefusingServer(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := start
+	p := newPacer(100, 100, true, func() time.Time { return now })
+	at := func(d time.Duration) { now = start.Add(d) }
+	paused := func() time.Duration { return p.pausedUntil.Sub(now) }
+
+	at(time.Second)
+	p.Throttled() // a new spell: cut
+	for range refuseAll {
+		at(time.Second + 10*time.Millisecond)
+		p.Throttled()
+	}
+	if got := paused(); got != firstProbePause {
+		t.Fatalf("after %d refusals with nothing accepted: paused for %v, want %v", refuseAll+1, got, firstProbePause)
+	}
+	at(time.Second + 100*time.Millisecond)
+	p.Throttled() // left before the pause
+	if got := paused(); got != firstProbePause-90*time.Millisecond {
+		t.Errorf("a refusal during the pause changed it: %v left", got)
+	}
+	want := firstProbePause
+	for i := range 8 {
+		at(time.Duration(10+i*10) * time.Second) // each probe after the pause
+		p.Throttled()
+		want = min(2*want, maxProbePause)
+		if got := paused(); got != want {
+			t.Errorf("probe %d refused: paused for %v, want %v", i+1, got, want)
+		}
+	}
+	if got := p.Limit(); got != 90 {
+		t.Errorf("rate after a minute of refusals = %v, want 90 (the first cut only)", got)
+	}
+	p.mu.Lock()
+	p.cut(now, 0)
+	p.mu.Unlock()
+	if got := p.Limit(); got != 0.2 {
+		t.Errorf("rate cut to 0 = %v, want the floor 0.2", got)
+	}
+	at(100 * time.Second)
+	p.Succeeded()
+	at(101 * time.Second)
+	p.Throttled() // a new spell begins as any other
+	if p.probe != 0 || paused() > 0 {
+		t.Errorf("after an accepted request: probe %v, paused %v; want neither", p.probe, paused())
+	}
+}
+
+// Pause holds every request, also one already queued, until the delay has
+// passed; a shorter pause does not shorten a longer one.
+func TestPacerPauseHoldsEveryRequest(t *testing.T) {
+	p := NewPacer(1000, 1, false)
+	p.Pause(time.Hour)
+	p.Pause(time.Second)
+	if d := time.Until(p.pausedUntil); d < 59*time.Minute {
+		t.Fatalf("paused for %v, want the longer pause kept", d)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	var wg sync.WaitGroup
+	var left atomic.Int64
+	for range 8 {
+		wg.Go(func() {
+			if p.Wait(ctx) == nil {
+				left.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := left.Load(); n != 0 {
+		t.Errorf("%d requests left during a pause, want 0", n)
 	}
 }

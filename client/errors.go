@@ -215,6 +215,10 @@ func classifyHTTP(f httpFailure, method, customer, email string) *batch.APIError
 	}
 	advice := ""
 	switch c := f.code; {
+	case c == http.StatusTooManyRequests && dailyQuota(f):
+		// Not retried for hours: the run stops resumably (batch.QuotaStop).
+		e.Kind, e.Resets = batch.KindFatal, dailyReset(time.Now())
+		advice = dailyAdvice(e.Resets)
 	case c == http.StatusTooManyRequests:
 		e.Kind = batch.KindRetryable
 	case c == http.StatusNotImplemented:

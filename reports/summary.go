@@ -69,9 +69,13 @@ type Summary struct {
 
 	ExitCode int `json:"exit_code"`
 	// Stopped says why the run ended before its input did: "signal",
-	// "max-duration", "max-sends" or "fatal"; empty when it finished.
+	// "max-duration", "max-sends", "quota" (a daily quota used up, or a
+	// server delay over the cap) or "fatal"; empty when it finished.
 	Stopped string `json:"stopped,omitempty"`
-	Error   string `json:"error,omitempty"`
+	// QuotaResets is, for Stopped "quota", when the quota is expected back
+	// (a daily quota: midnight Pacific time).
+	QuotaResets *time.Time `json:"quota_resets,omitempty"`
+	Error       string     `json:"error,omitempty"`
 }
 
 // Fill copies a run's counters into s. total holds the outcome counts over
@@ -126,6 +130,10 @@ func (s *Summary) WriteText(w io.Writer) error {
 	state := "finished"
 	if s.Stopped != "" {
 		state = "stopped (" + s.Stopped + "); rerun the same command to resume"
+	}
+	if s.QuotaResets != nil {
+		state = "stopped (quota used up); rerun the same command after " +
+			s.QuotaResets.UTC().Format(time.RFC3339) + ", when the quota comes back"
 	}
 	fmt.Fprintf(&b, "invitebatch %s: run %s %s in %.1fs (exit %d)\n", s.Command, s.RunID, state, s.DurationSeconds, s.ExitCode)
 	fmt.Fprintf(&b, "  rows: %d (this run: %d)", s.Rows, s.RowsThisRun)

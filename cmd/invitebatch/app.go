@@ -149,6 +149,8 @@ func Main(args []string, e env) int {
 	return exitCode(err)
 }
 
+func isQuotaStop(err error) bool { _, ok := batch.QuotaStop(err); return ok }
+
 // exitCode maps an error to the contract's exit code: the one place where
 // error types meet exit codes.
 func exitCode(err error) int {
@@ -159,6 +161,8 @@ func exitCode(err error) int {
 		return exitUsage
 	case reports.IsLocked(err):
 		return exitLocked
+	case isQuotaStop(err):
+		return exitStopped // a quota that comes back later: resumable
 	case batch.KindOf(err) == batch.KindFatal:
 		return exitFatal
 	case errors.Is(err, context.Canceled):

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/invitebatch/invitebatch/client/emulator"
 )
@@ -35,5 +36,156 @@ func TestE2EListPagesCountAsRequests(t *testing.T) {
 	}
 	if sum.Outcomes["already_invited"] != 450 {
 		t.Errorf("outcomes = %v, want 450 already_invited", sum.Outcomes)
+	}
+}
+
+// seedUnmanaged seeds n unmanaged accounts and writes them as users.csv.
+func seedUnmanaged(w *world, prefix string, n int) {
+	var csv strings.Builder
+	csv.WriteString("email\n")
+	for i := range n {
+		e := fmt.Sprintf("%s%03d@example.com", prefix, i)
+		w.emu.Seed(e, emulator.KindUnmanaged)
+		csv.WriteString(e + "\n")
+	}
+	w.write("users.csv", csv.String())
+}
+
+// Google's per-minute quotas are fixed windows whose 429s carry no
+// RetryInfo, and --qps is set far above the quota. The run must use every
+// window to its quota (the pacer used to set its rate from the zero
+// requests a used-up window accepts and fall to its floor, 0.2/s), and
+// must not keep hammering a window that refuses everything (a 429 not
+// reported to the pacer does). Windows aligned to the clock and at an
+// arbitrary offset alike.
+func TestE2EFixedWindowsWithoutRetryInfo(t *testing.T) {
+	const (
+		perWindow = 10
+		window    = 2 * time.Second
+		rows      = 60
+	)
+	for _, offset := range []time.Duration{0, 1300 * time.Millisecond} {
+		t.Run(fmt.Sprint("offset=", offset), func(t *testing.T) {
+			w := newWorld(t)
+			seedUnmanaged(w, "win", rows)
+			w.emu.SetWindowQuota(perWindow, window, offset)
+			// --max-duration only bounds a broken tool's run.
+			res := w.run("run", "--qps", "100", "--summary", "sum.json", "--max-duration", "2m", "users.csv")
+			if res.code != 0 {
+				t.Fatalf("exit = %d, want 0\n%s", res.code, res.stderr)
+			}
+			sum := w.summary("sum.json")
+			if sum.Outcomes["sent"] != rows || sum.Outcomes["failed"] != 0 {
+				t.Errorf("outcomes = %v, want %d sent", sum.Outcomes, rows)
+			}
+			st := w.emu.Stats()
+			if len(st.Windows) < 3 {
+				t.Fatalf("windows = %+v, want the run to span at least 3", st.Windows)
+			}
+			accepted, refused := 0, 0
+			for _, win := range st.Windows {
+				accepted += win.Accepted
+				refused += win.Throttled
+			}
+			// The windows are used to their quota: the run spans hardly
+			// more windows than its requests need (a collapsed pacer
+			// leaves them nearly empty, and the run hits --max-duration).
+			if need := (accepted + perWindow - 1) / perWindow; len(st.Windows) > need+2 {
+				t.Errorf("the run spanned %d windows where its %d requests need %d: quota left unused (windows %+v)",
+					len(st.Windows), accepted, need, st.Windows)
+			}
+			// A used-up window is probed, not hammered: a few 429s each.
+			if refused > 2*accepted {
+				t.Errorf("%d requests refused for %d accepted, want at most 2 per accepted request: the tool keeps sending into a used-up window (windows %+v)",
+					refused, accepted, st.Windows)
+			}
+			t.Logf("windows %+v; %d accepted, %d refused", st.Windows, accepted, refused)
+		})
+	}
+}
+
+// A 429 whose RetryInfo says how long to wait holds every worker, not only
+// the one told: no request reaches the server while it runs (apart from
+// those already in flight). Over the cap of 5 minutes, the run stops
+// resumably (exit 3) instead.
+func TestE2EServerDelayHoldsEveryWorker(t *testing.T) {
+	w := newWorld(t)
+	// More rows than workers, so that some are free to go early.
+	seedUnmanaged(w, "delay", 100)
+	w.emu.SetWindowQuota(30, 4*time.Second, 0)
+	if err := w.emu.SetRetryInfo(emulator.RetryInfoExact); err != nil {
+		t.Fatal(err)
+	}
+	res := w.run("run", "--qps", "100", "--summary", "sum.json", "--max-duration", "2m", "users.csv")
+	if res.code != 0 {
+		t.Fatalf("exit = %d, want 0\n%s", res.code, res.stderr)
+	}
+	st := w.emu.Stats()
+	if st.EarlyRequests > 0 || st.Throttled == 0 {
+		t.Errorf("%d requests came while a RetryInfo still ran (%d 429s), want none: the server delay must hold every worker",
+			st.EarlyRequests, st.Throttled)
+	}
+	if sum := w.summary("sum.json"); sum.Outcomes["sent"] != 100 {
+		t.Errorf("outcomes = %v, want 100 sent", sum.Outcomes)
+	}
+
+	// Over the cap.
+	w = newWorld(t)
+	seedUnmanaged(w, "cap", 20)
+	w.emu.SetWindowQuota(5, time.Hour, 0)
+	if err := w.emu.SetRetryInfo("2h"); err != nil {
+		t.Fatal(err)
+	}
+	res = w.run("run", "--qps", "100", "--summary", "sum.json", "users.csv")
+	if res.code != 3 {
+		t.Fatalf("exit = %d, want 3 (a server delay over the cap)\n%s", res.code, res.stderr)
+	}
+	sum := w.summary("sum.json")
+	if sum.Stopped != "quota" || sum.QuotaResets == nil || time.Until(*sum.QuotaResets) < time.Hour || sum.Outcomes["failed"] != 0 {
+		t.Errorf("summary stopped=%q resets=%v outcomes=%v; want a quota stop in about 2h, no failed row", sum.Stopped, sum.QuotaResets, sum.Outcomes)
+	}
+}
+
+// A daily quota used up stops the run at once with exit 3, no row failed;
+// the summary and the log say when it comes back (midnight Pacific); the
+// same command then finishes the rows.
+func TestE2EDailyQuotaStopsResumably(t *testing.T) {
+	w := newWorld(t)
+	seedUnmanaged(w, "day", 60)
+	w.emu.SetDailyQuota(25)
+	res := w.run("run", "--qps", "50", "--summary", "sum.json", "users.csv")
+	if res.code != 3 {
+		t.Fatalf("exit = %d, want 3\n%s", res.code, res.stderr)
+	}
+	sum := w.summary("sum.json")
+	pacific, err := time.LoadLocation("America/Los_Angeles")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().In(pacific)
+	midnight := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, pacific)
+	if sum.Stopped != "quota" || sum.QuotaResets == nil || !sum.QuotaResets.Equal(midnight) {
+		t.Errorf("summary stopped=%q quota_resets=%v, want quota and %v", sum.Stopped, sum.QuotaResets, midnight)
+	}
+	if sum.Outcomes["failed"] != 0 || sum.Outcomes["unconfirmed"] != 0 {
+		t.Errorf("outcomes = %v, want no row failed for a daily quota", sum.Outcomes)
+	}
+	if !strings.Contains(res.stderr, "midnight Pacific") || !strings.Contains(res.stderr, "quota_resets") {
+		t.Errorf("the log does not say when the quota comes back:\n%s", res.stderr)
+	}
+	if n := w.emu.Stats().Throttled; n > 10 {
+		t.Errorf("%d daily-quota 429s, want the run to stop at the first few", n)
+	}
+
+	w.emu.SetDailyQuota(0) // the next day
+	res = w.run("run", "--qps", "50", "--summary", "sum2.json", "users.csv")
+	if res.code != 0 {
+		t.Fatalf("rerun: exit = %d, want 0\n%s", res.code, res.stderr)
+	}
+	if sum := w.summary("sum2.json"); sum.Outcomes["sent"] != 60 {
+		t.Errorf("after the rerun: outcomes = %v, want 60 sent", sum.Outcomes)
+	}
+	if d := w.emu.Stats().DuplicateSends; d != 0 {
+		t.Errorf("%d duplicate sends", d)
 	}
 }

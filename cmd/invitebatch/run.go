@@ -376,6 +376,11 @@ func (o *runOptions) run(e env) (code int, err error) {
 	switch {
 	case runErr != nil && errors.Is(runErr, context.Canceled):
 		code, sum.Stopped = exitStopped, "signal"
+	case isQuotaStop(runErr):
+		resets, _ := batch.QuotaStop(runErr)
+		code, sum.Stopped, sum.Error, sum.QuotaResets = exitStopped, "quota", runErr.Error(), &resets
+		log.Warn("quota used up: run stopped; the same command resumes once the quota is back",
+			zap.Time("quota_resets", resets), zap.String("error", runErr.Error()))
 	case runErr != nil:
 		code, sum.Stopped, sum.Error = exitCode(runErr), "fatal", runErr.Error()
 	case stats.MaxSendsReached:
