@@ -82,6 +82,10 @@ const (
 	// The pauses while the server refuses everything: the first, and the
 	// longest. A used-up 60 s window is then asked about every 8 s at
 	// most, and a window reset found within 8 s.
+	// A server delay within resumedTooFast of the end of the last one
+	// cuts the rate to delayCut of itself.
+	resumedTooFast  = time.Second
+	delayCut        = 0.7
 	firstProbePause = 250 * time.Millisecond
 	maxProbePause   = 8 * time.Second
 	// refuseAll 429s in a row, or two and nothing accepted over a
@@ -126,42 +130,59 @@ func newPacer(qps float64, burst int, adaptive bool, now func() time.Time) *Pace
 // that must wait leave in the order they came; none leaves while the pacer
 // is paused.
 func (p *Pacer) Wait(ctx context.Context) error {
-	if err := p.waitPause(ctx, false); err != nil {
-		return err
-	}
-	if !p.lim.Allow() {
-		// No token is free now (one may be owed to a request waiting in
-		// the limiter): queue. At a high rate most requests never do.
-		select {
-		case p.booking <- struct{}{}:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		err := p.lim.Wait(ctx)
-		<-p.booking
-		if err != nil {
+	for {
+		if err := p.waitPause(ctx); err != nil {
 			return err
 		}
+		if !p.lim.Allow() {
+			// No token is free now (one may be owed to a request waiting
+			// in the limiter): queue. At a high rate most requests never
+			// do.
+			select {
+			case p.booking <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			err := p.lim.Wait(ctx)
+			<-p.booking
+			if err != nil {
+				return err
+			}
+		}
+		if p.leave() {
+			return nil
+		}
+		// A pause began while this request queued: its token was taken at
+		// the rate of before. Wait the pause out and queue again, or every
+		// request that queued meanwhile would leave at once when it ends.
 	}
-	// A pause that began while this request queued holds it too.
-	return p.waitPause(ctx, true)
 }
 
-// waitPause sleeps until the pacer is no longer paused. With probe set,
-// while the server refuses everything, the request that finds the pause
-// over is the probe: it leaves, and the pause is set again for the rest
-// until its answer comes (or the pause runs out: a probe that ended
-// otherwise). One request, not every waiting one, asks a used-up window
-// whether it has ended.
-func (p *Pacer) waitPause(ctx context.Context, probe bool) error {
+// leave reports whether a request holding a token may leave now: the pacer
+// is not paused. While the server refuses everything, the request that
+// finds the pause over is the probe: it leaves, and the pause is set again
+// for the rest until its answer comes (or the pause runs out: a probe that
+// ended otherwise). One request, not every waiting one, asks a used-up
+// window whether it has ended.
+func (p *Pacer) leave() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	if p.pausedUntil.After(now) {
+		return false
+	}
+	if p.probe > 0 {
+		p.pausedUntil = now.Add(p.probe)
+		p.probeOut = true
+	}
+	return true
+}
+
+// waitPause sleeps until the pacer is no longer paused.
+func (p *Pacer) waitPause(ctx context.Context) error {
 	for {
 		p.mu.Lock()
-		now := p.now()
-		d := p.pausedUntil.Sub(now)
-		if d <= 0 && probe && p.probe > 0 {
-			p.pausedUntil = now.Add(p.probe)
-			p.probeOut = true
-		}
+		d := p.pausedUntil.Sub(p.now())
 		p.mu.Unlock()
 		if d <= 0 {
 			return nil
@@ -180,7 +201,16 @@ func (p *Pacer) Pause(d time.Duration) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.pause(p.now(), d)
+	now := p.now()
+	if p.adaptive && !p.pausedUntil.IsZero() && now.After(p.pausedUntil) && now.Sub(p.pausedUntil) < resumedTooFast {
+		// Told to wait again right after the last wait ended: the rate
+		// it resumed at is far over the quota (a bucket that a 1 s
+		// RetryInfo lets fill only a little). Waiting alone would repeat
+		// that every second.
+		p.set(p.cur * delayCut)
+		p.lastCut = now
+	}
+	p.pause(now, d)
 }
 
 // pause pauses until now+d, unless already paused longer. After a pause

@@ -47,7 +47,7 @@ var fails int
 
 func main() {
 	var o options
-	scen := flag.String("scenarios", "quota,adapt,quota-cost,calls,scale,resume,dashboard", "comma-separated scenarios to run: quota, adapt, quota-cost, calls, scale, resume (resume needs scale), dashboard")
+	scen := flag.String("scenarios", "quota,adapt,quota-cost,windows,sharp-bucket,calls,scale,resume,dashboard", "comma-separated scenarios to run: quota, adapt, quota-cost, windows, sharp-bucket, calls, scale, resume (resume needs scale), dashboard")
 	flag.StringVar(&o.bin, "bin", "", "invitebatch binary (default: go build ./cmd/invitebatch into the work directory)")
 	flag.StringVar(&o.dir, "dir", "", "work directory (default: a new temporary directory)")
 	flag.BoolVar(&o.quick, "quick", false, "small sizes and short runs (< 2 minutes in all), for a smoke test")
@@ -118,6 +118,8 @@ func run(o *options) error {
 		{"quota", quotaUse},
 		{"adapt", adapt},
 		{"quota-cost", quotaCost},
+		{"windows", windows},
+		{"sharp-bucket", sharpBucket},
 		{"calls", callsPerRow},
 		{"scale", scale},
 		{"dashboard", dashboard},
