@@ -388,7 +388,12 @@ func TestSystemdUnits(t *testing.T) {
 
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {
-		t.Skip("systemd-analyze not installed: units not verified")
+		// CI installs it and sets INVITEBATCH_REQUIRE_SYSTEMD: there a
+		// missing systemd-analyze fails rather than skips.
+		if os.Getenv("INVITEBATCH_REQUIRE_SYSTEMD") != "" {
+			t.Fatal("systemd-analyze not installed but INVITEBATCH_REQUIRE_SYSTEMD is set: the units cannot be verified")
+		}
+		t.Skip("SKIPPED, UNITS NOT VERIFIED: systemd-analyze is not installed (apt-get install systemd; CI sets INVITEBATCH_REQUIRE_SYSTEMD)")
 	}
 	// verify checks that ExecStart's binary exists: point it at ours.
 	dir := t.TempDir()
