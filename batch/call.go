@@ -92,7 +92,8 @@ func (c *Caller) do(ctx context.Context, method string, ready, fn func(context.C
 	defer cancel()
 	refreshed := false
 	refusals := 0
-	for attempt := 1; ; attempt++ {
+	retry := false // the request was sent before: counts as a retry
+	for attempt := 1; ; attempt, retry = attempt+1, true {
 		if err := c.Pacer.Wait(wctx); err != nil {
 			return c.waitErr(ctx, err)
 		}
@@ -104,7 +105,7 @@ func (c *Caller) do(ctx context.Context, method string, ready, fn func(context.C
 			err = fn(ctx)
 		}
 		if err == nil {
-			c.observe(method, 200, attempt > 1)
+			c.observe(method, 200, retry)
 			c.Pacer.Succeeded()
 			return nil
 		}
@@ -114,10 +115,10 @@ func (c *Caller) do(ctx context.Context, method string, ready, fn func(context.C
 		}
 		var ae *APIError
 		if !errors.As(err, &ae) {
-			c.observe(method, 0, attempt > 1)
+			c.observe(method, 0, retry)
 			return err
 		}
-		c.observe(method, ae.Code, attempt > 1)
+		c.observe(method, ae.Code, retry)
 		switch ae.Kind {
 		case KindUnauthenticated:
 			// The client renews its token on a 401; a second 401 means

@@ -60,6 +60,10 @@ type Pacer struct {
 	probe       time.Duration
 	refused     int  // 429s since the last accepted request
 	probeOut    bool // a probe has left and not been answered
+	// known is the rate at the last refusal; delayCost the longest
+	// server delay given since that refusal (0: none).
+	known     rate.Limit
+	delayCost time.Duration
 }
 
 // Tuning of the adaptive pacer; see Pacer.
@@ -84,10 +88,19 @@ const (
 	// most, and a window reset found within 8 s.
 	// A server delay within resumedTooFast of the end of the last one
 	// cuts the rate to delayCut of itself.
-	resumedTooFast  = time.Second
-	delayCut        = 0.7
-	firstProbePause = 250 * time.Millisecond
-	maxProbePause   = 8 * time.Second
+	resumedTooFast = time.Second
+	delayCut       = 0.7
+	// When refusals come with server delays of costlyDelay or more,
+	// the rate is cut by costlyCut only near the rate last refused (the
+	// known rate), and raised at creep of the usual pace between
+	// nearKnown and pastKnown of it: a token bucket that says "1 s" on
+	// every 429 costs the run a second of everything per probe.
+	costlyDelay          = 250 * time.Millisecond
+	costlyCut            = 0.95
+	creep                = 0.01
+	nearKnown, pastKnown = 0.85, 1.1
+	firstProbePause      = 250 * time.Millisecond
+	maxProbePause        = 8 * time.Second
 	// refuseAll 429s in a row, or two and nothing accepted over a
 	// measuring interval, mean the server refuses everything. (A token
 	// bucket refuses 4 in a row too, now and then; a pause of a quarter
@@ -207,8 +220,12 @@ func (p *Pacer) Pause(d time.Duration) {
 		// it resumed at is far over the quota (a bucket that a 1 s
 		// RetryInfo lets fill only a little). Waiting alone would repeat
 		// that every second.
+		p.known = p.cur
 		p.set(p.cur * delayCut)
 		p.lastCut = now
+	}
+	if p.adaptive {
+		p.delayCost = max(p.delayCost, d)
 	}
 	p.pause(now, d)
 }
@@ -264,9 +281,19 @@ func (p *Pacer) Succeeded() {
 	if !p.last429.IsZero() {
 		g = min(raiseBase+raisePerQuiet*now.Sub(p.last429).Seconds(), raiseMax)
 	}
-	// A small additive part lifts a rate cut to the floor off it.
-	p.set(p.cur + p.cur*rate.Limit(g*dt) + p.ceiling*rate.Limit(0.005*dt))
+	add := 0.005 // of the ceiling: lifts a rate cut to the floor off it
+	if p.costly() && p.cur >= p.known*nearKnown && p.cur < p.known*pastKnown {
+		// Near the rate the server last refused, when each refusal
+		// pauses the whole run for the server's delay: creep.
+		g, add = g*creep, add*creep
+	}
+	p.set(p.cur + p.cur*rate.Limit(g*dt) + p.ceiling*rate.Limit(add*dt))
 }
+
+// costly reports whether the server's last refusal came with a delay long
+// enough that probing for more rate is dear: every refusal stops the whole
+// run for that long. p.mu must be held.
+func (p *Pacer) costly() bool { return p.known > 0 && p.delayCost >= costlyDelay }
 
 // Throttled tells the pacer the server refused a request for quota (429,
 // or a rate-limit 403).
@@ -282,8 +309,15 @@ func (p *Pacer) Throttled() {
 	spell := !p.last429.IsZero() && (now.Sub(p.last429) < quietSpell || p.probe > 0)
 	p.last429 = now
 	if !spell {
-		// A new throttled spell: react at once, and start measuring.
-		p.cut(now, p.cur*firstCut)
+		// A new throttled spell: react at once, and start measuring. Near
+		// a rate refused before, with dear refusals, a small cut: a
+		// deep one would cost more than the pause just taken.
+		f := firstCut
+		if p.costly() && p.cur < p.known*pastKnown {
+			f = costlyCut
+		}
+		p.known, p.delayCost = p.cur, 0
+		p.cut(now, p.cur*rate.Limit(f))
 		return
 	}
 	p.thr++
