@@ -220,7 +220,7 @@ func TestCallerStopEndsWaits(t *testing.T) {
 	go func() {
 		done <- c.Do(context.Background(), MethodGet, func(context.Context) error {
 			calls++
-			return &APIError{Kind: KindRetryable, Code: 503, RetryAfter: time.Hour, Msg: "503"}
+			return &APIError{Kind: KindRetryable, Code: 503, RetryAfter: 4 * time.Minute, Msg: "503"}
 		}, nil)
 	}()
 	close(stop)
@@ -240,7 +240,7 @@ func TestCallerStopEndsWaits(t *testing.T) {
 func TestRunStopLeavesRowInBackoff(t *testing.T) {
 	api := newFakeAPI()
 	api.invitable["a@x.com"] = true // no invitation visible: isInvitableUser is asked
-	api.fail[MethodIsInvitable] = []error{&APIError{Kind: KindRetryable, Code: 503, RetryAfter: time.Hour, Msg: "503"}}
+	api.fail[MethodIsInvitable] = []error{&APIError{Kind: KindRetryable, Code: 503, RetryAfter: 4 * time.Minute, Msg: "503"}}
 	stop := make(chan struct{})
 	r := newTestRunner(api, newMemLedger())
 	r.Stop = stop

@@ -29,7 +29,7 @@ func TestClassifyDailyQuota(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := httpFailure{code: 429, status: "RESOURCE_EXHAUSTED", message: tt.message,
 				reasons: []string{"RATE_LIMIT_EXCEEDED"}, metadata: tt.metadata}
-			e := classifyHTTP(f, "send", "C0test")
+			e := classifyHTTP(f, "send", "C0test", "a@example.com")
 			_, stop := batch.QuotaStop(e)
 			if stop != tt.daily {
 				t.Fatalf("QuotaStop = %v, want %v (%+v)", stop, tt.daily, e)
