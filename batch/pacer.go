@@ -83,13 +83,10 @@ const (
 	// every worker waiting in the limiter (64 by default), one cut let
 	// 8% of the requests of a throttled run be refused instead of 2-3%.
 	maxBooked = 4
-	// The pauses while the server refuses everything: the first, and the
-	// longest. A used-up 60 s window is then asked about every 8 s at
-	// most, and a window reset found within 8 s.
-	// A server delay within resumedTooFast of the end of the last one
-	// cuts the rate to delayCut of itself.
+	// A server delay of costlyDelay or more within resumedTooFast of the
+	// end of the last pause cuts the rate to delayCut of itself.
 	resumedTooFast = time.Second
-	delayCut       = 0.7
+	delayCut       = 0.5
 	// When refusals come with server delays of costlyDelay or more,
 	// the rate is cut by costlyCut only near the rate last refused (the
 	// known rate), and raised at creep of the usual pace between
@@ -99,8 +96,11 @@ const (
 	costlyCut            = 0.95
 	creep                = 0.01
 	nearKnown, pastKnown = 0.85, 1.1
-	firstProbePause      = 250 * time.Millisecond
-	maxProbePause        = 8 * time.Second
+	// The pauses while the server refuses everything: the first, and the
+	// longest. A used-up 60 s window is then asked about every 8 s at
+	// most, and a window reset found within 8 s.
+	firstProbePause = 250 * time.Millisecond
+	maxProbePause   = 8 * time.Second
 	// refuseAll 429s in a row, or two and nothing accepted over a
 	// measuring interval, mean the server refuses everything. (A token
 	// bucket refuses 4 in a row too, now and then; a pause of a quarter
@@ -215,7 +215,7 @@ func (p *Pacer) Pause(d time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now()
-	if p.adaptive && !p.pausedUntil.IsZero() && now.After(p.pausedUntil) && now.Sub(p.pausedUntil) < resumedTooFast {
+	if p.adaptive && d >= costlyDelay && !p.pausedUntil.IsZero() && now.After(p.pausedUntil) && now.Sub(p.pausedUntil) < resumedTooFast {
 		// Told to wait again right after the last wait ended: the rate
 		// it resumed at is far over the quota (a bucket that a 1 s
 		// RetryInfo lets fill only a little). Waiting alone would repeat
@@ -232,12 +232,16 @@ func (p *Pacer) Pause(d time.Duration) {
 
 // pause pauses until now+d, unless already paused longer. After a pause
 // the requests leave one at a time at the rate, not in a burst of the
-// tokens saved up meanwhile, and a new measuring interval starts: time
-// nothing could be sent measures nothing. p.mu must be held.
+// tokens saved up meanwhile, and after a pause of a measuring interval or
+// more a new one starts: time nothing could be sent measures nothing.
+// p.mu must be held.
 func (p *Pacer) pause(now time.Time, d time.Duration) {
 	if until := now.Add(d); until.After(p.pausedUntil) {
 		p.pausedUntil = until
-		p.since, p.ok, p.thr = until, 0, 0
+		if d >= measureEvery {
+			// Long enough to make the measured rate meaningless.
+			p.since, p.ok, p.thr = until, 0, 0
+		}
 	}
 	if p.lim.Burst() != 1 {
 		p.lim.SetBurst(1)
