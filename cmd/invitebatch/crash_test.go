@@ -17,15 +17,11 @@ package main
 // timing of the machine still varies).
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -40,140 +36,6 @@ var contractOutcomes = map[string]bool{
 	"sent": true, "resent": true, "would_send": true, "not_invitable": true, "already_invited": true,
 	"already_accepted": true, "declined": true, "unconfirmed": true, "invalid": true, "duplicate": true,
 	"failed": true,
-}
-
-// lockedBuffer is a bytes.Buffer safe to read while a process writes to it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// goraceEnv keeps the race detector from replacing a run's exit code 0
-// with 66 (a non-zero code is never replaced): the tests check the exit
-// codes of the contract, and checkRaces reads the race reports from stderr.
-const goraceEnv = "GORACE=exitcode=0"
-
-// checkRaces fails the test for a data race report in a run's stderr.
-func checkRaces(t *testing.T, stderr string) {
-	t.Helper()
-	parts := strings.Split(stderr, "WARNING: DATA RACE")
-	for _, r := range parts[1:] {
-		if end := strings.Index(r, "=================="); end >= 0 {
-			r = r[:end]
-		}
-		t.Errorf("the binary reported a data race:\n%s", r)
-	}
-}
-
-// runR is w.run with goraceEnv, checking stderr for data races.
-func (w *world) runR(args ...string) result {
-	w.t.Helper()
-	res := w.runEnv([]string{goraceEnv}, args...)
-	checkRaces(w.t, res.stderr)
-	return res
-}
-
-// proc is a run of the binary in the background.
-type proc struct {
-	t              *testing.T
-	cmd            *exec.Cmd
-	stdout, stderr *lockedBuffer
-	done           chan struct{}
-	err            error // of Wait, once done is closed
-}
-
-// start starts the binary as w.run would, without waiting for it.
-func (w *world) start(args ...string) *proc {
-	w.t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Dir = w.dir
-	cmd.Env = append(os.Environ(),
-		"CLOUDIDENTITY_EMULATOR_HOST="+strings.TrimPrefix(w.srv.URL, "http://"),
-		"INVITEBATCH_CUSTOMER="+testCustomer,
-		"XDG_STATE_HOME="+w.path("state"),
-		goraceEnv,
-	)
-	p := &proc{t: w.t, cmd: cmd, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
-	if err := cmd.Start(); err != nil {
-		w.t.Fatalf("start %v: %v", args, err)
-	}
-	go func() { p.err = cmd.Wait(); close(p.done) }()
-	w.t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	return p
-}
-
-func (p *proc) signal(sig os.Signal) {
-	p.t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		p.t.Fatalf("signal %v: %v", sig, err)
-	}
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// procResult is how a background run ended.
-type procResult struct {
-	result
-	signaled syscall.Signal // the signal that killed it, 0 if it exited
-}
-
-// wait waits for the run to end (killing it after timeout, which fails the
-// test).
-func (p *proc) wait(timeout time.Duration) procResult {
-	p.t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		p.t.Fatalf("the run did not end within %v; stderr:\n%s", timeout, p.stderr.String())
-	}
-	r := procResult{result: result{stdout: p.stdout.String(), stderr: p.stderr.String()}}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(p.err, &ee):
-		r.code = ee.ExitCode()
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			r.signaled = ws.Signal()
-		}
-	case p.err != nil:
-		p.t.Fatalf("wait: %v", p.err)
-	}
-	return r
-}
-
-// kill9 SIGKILLs the run and waits for it.
-func (p *proc) kill9() procResult {
-	p.t.Helper()
-	p.signal(syscall.SIGKILL)
-	return p.wait(30 * time.Second)
 }
 
 // checkpoint loads a checkpoint file; nil if there is none.
@@ -500,21 +362,6 @@ func TestCrashKillNineNeverSendsTwice(t *testing.T) {
 	}
 }
 
-// killMidRun starts a slow run of users.csv and SIGKILLs it once its
-// checkpoint has at least rows rows.
-func killMidRun(t *testing.T, w *world, rows int, args ...string) {
-	t.Helper()
-	w.emu.SetLatency(30*time.Millisecond, 0)
-	p := w.start(append([]string{"run", "--qps", "50", "--workers", "4"}, append(args, "users.csv")...)...)
-	w.waitCheckpoint(p, "users.checkpoint", rows, 30*time.Second)
-	res := p.kill9()
-	checkRaces(t, res.stderr)
-	if res.signaled != syscall.SIGKILL {
-		t.Fatalf("the run ended by itself (exit %d) before it was killed", res.code)
-	}
-	w.emu.SetLatency(0, 0)
-}
-
 // usersCSV writes users.csv with n unmanaged addresses u000..; it returns
 // them.
 func usersCSV(w *world, n int) []string {
@@ -545,77 +392,4 @@ func checkAllSentOnce(t *testing.T, w *world, emails []string, alsoOK string) {
 	if d := w.emu.Stats().DuplicateSends; d != 0 {
 		t.Errorf("%d duplicate sends", d)
 	}
-}
-
-func TestCrashTornCheckpointTail(t *testing.T) {
-	w := newWorld(t)
-	emails := usersCSV(w, 40)
-	killMidRun(t, w, 8)
-
-	// Tear the last line in its middle, as a crash inside write(2) would.
-	cp := w.path("users.checkpoint")
-	b, err := os.ReadFile(cp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := bytes.TrimSuffix(b, []byte("\n"))
-	last := bytes.LastIndexByte(body, '\n') + 1
-	cut := last + (len(body)-last)/2
-	t.Logf("cutting %q to %q", body[last:], body[last:cut])
-	if err := os.Truncate(cp, int64(cut)); err != nil {
-		t.Fatal(err)
-	}
-
-	res := w.runR("run", "--qps", "500", "users.csv")
-	if res.code != 0 {
-		t.Fatalf("rerun after a torn checkpoint: exit %d\n%s", res.code, res.stderr)
-	}
-	// The torn row is processed again; the ledger makes it sent, not a
-	// second email.
-	checkAllSentOnce(t, w, emails, "")
-	if s := w.checkpoint("users.checkpoint"); !s.Finished || recorded(s) != len(emails) {
-		t.Errorf("checkpoint: finished %v, %d rows; want finished, %d", s.Finished, recorded(s), len(emails))
-	}
-}
-
-func TestCrashCorruptCheckpointMiddle(t *testing.T) {
-	w := newWorld(t)
-	emails := usersCSV(w, 40)
-	killMidRun(t, w, 8)
-
-	// Flip a byte inside line 3 (a row record): not a torn tail, damage.
-	cp := w.path("users.checkpoint")
-	b, err := os.ReadFile(cp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := bytes.SplitAfter(b, []byte("\n"))
-	off := len(lines[0]) + len(lines[1]) + len(lines[2])/2
-	b[off] ^= 0x01
-	if err := os.WriteFile(cp, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	calls := arrivals(w.emu)
-	res := w.runR("run", "--qps", "500", "users.csv")
-	if res.code != 2 {
-		t.Fatalf("rerun with a damaged checkpoint: exit %d, want 2\n%s", res.code, res.stderr)
-	}
-	if !strings.Contains(res.stderr, "line 3") || !strings.Contains(res.stderr, "--fresh") {
-		t.Errorf("stderr does not name the damaged line (3) and the way out (--fresh):\n%s", res.stderr)
-	}
-	if n := arrivals(w.emu) - calls; n != 0 {
-		t.Errorf("%d API calls before exit 2, want none", n)
-	}
-	if got, _ := os.ReadFile(cp); !bytes.Equal(got, b) {
-		t.Errorf("the damaged checkpoint was changed; it must be left for inspection")
-	}
-
-	res = w.runR("run", "--qps", "500", "--fresh", "users.csv")
-	if res.code != 0 {
-		t.Fatalf("--fresh past a damaged checkpoint: exit %d\n%s", res.code, res.stderr)
-	}
-	// A new run: what the killed run sent is already_invited by the ledger
-	// (or sent, when the kill left only its intent).
-	checkAllSentOnce(t, w, emails, "already_invited")
 }
