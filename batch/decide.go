@@ -43,18 +43,9 @@ func (r *Runner) decide(ctx context.Context, t *tally, email string) (Outcome, s
 			}
 		}
 	}
-	inv, err := r.state(ctx, t, email, false)
-	if err != nil {
-		return r.rowError(err)
-	}
-	if r.resendDue(inv) {
-		if r.DryRun {
-			return WouldSend, fmt.Sprintf("would re-send: last email %s, %d sent", inv.Updated.UTC().Format(time.RFC3339), inv.MailsSent), nil
-		}
-		return r.send(ctx, t, email, &inv, 0)
-	}
-	if out, reason, final := byState(inv); final {
-		return out, reason, nil
+	inv, out, reason, done, err := r.byStateOrResend(ctx, t, email)
+	if done {
+		return out, reason, err
 	}
 	if inv.State == StateNotYetSent && !r.CheckEach && !r.DryRun {
 		// An unmanaged account of a verified domain: what isInvitableUser
@@ -71,21 +62,36 @@ func (r *Runner) decide(ctx context.Context, t *tally, email string) (Outcome, s
 // console, now NOT_YET_SENT) is not invited again: the ledger says this
 // tool emailed it.
 func (r *Runner) resendOrNot(ctx context.Context, t *tally, email string, e LedgerEntry) (Outcome, string, error) {
-	inv, err := r.state(ctx, t, email, false)
-	if err != nil {
-		return r.rowError(err)
-	}
-	if r.resendDue(inv) {
-		if r.DryRun {
-			return WouldSend, fmt.Sprintf("would re-send: last email %s, %d sent", inv.Updated.UTC().Format(time.RFC3339), inv.MailsSent), nil
-		}
-		return r.send(ctx, t, email, &inv, 0)
-	}
-	if out, reason, final := byState(inv); final {
-		return out, reason, nil
+	inv, out, reason, done, err := r.byStateOrResend(ctx, t, email)
+	if done {
+		return out, reason, err
 	}
 	return AlreadyInvited, fmt.Sprintf("this tool emailed it on %s; the invitation is %s now, and --resend-after re-sends only INVITED invitations",
 		e.Time.UTC().Format("2006-01-02"), inv.State), nil
+}
+
+// byStateOrResend looks up the invitation of email and settles what its
+// state alone decides: a re-send due under --resend-after and --max-mails
+// (would_send in a dry run), or a final outcome of byState; a failed lookup
+// settles the row as rowError does. done is false, with the invitation,
+// when the state decides nothing.
+func (r *Runner) byStateOrResend(ctx context.Context, t *tally, email string) (inv Invitation, out Outcome, reason string, done bool, err error) {
+	inv, err = r.state(ctx, t, email, false)
+	if err != nil {
+		out, reason, err = r.rowError(err)
+		return inv, out, reason, true, err
+	}
+	if r.resendDue(inv) {
+		if r.DryRun {
+			return inv, WouldSend, fmt.Sprintf("would re-send: last email %s, %d sent", inv.Updated.UTC().Format(time.RFC3339), inv.MailsSent), true, nil
+		}
+		out, reason, err = r.send(ctx, t, email, &inv, 0)
+		return inv, out, reason, true, err
+	}
+	if out, reason, final := byState(inv); final {
+		return inv, out, reason, true, nil
+	}
+	return inv, OutcomeNone, "", false, nil
 }
 
 // resendDue reports whether --resend-after and --max-mails call for
