@@ -42,20 +42,7 @@ func (r *Runner) decideCancel(ctx context.Context, t *tally, email string) (Outc
 	// hand, as for a send; one whose cancel certainly never had an effect is
 	// undone when the run stops.
 	var intended, left bool
-	ready := func(ctx context.Context) error {
-		if rd, ok := r.API.(Readier); ok {
-			if err := rd.Ready(ctx); err != nil {
-				return err
-			}
-		}
-		if r.Ledger != nil {
-			intended, left = true, false
-			if err := r.Ledger.Intend(ctx, email, LedgerCancelIntent); err != nil {
-				return fmt.Errorf("ledger: %w", err)
-			}
-		}
-		return nil
-	}
+	ready := r.intendReady(email, LedgerCancelIntent, &intended, &left)
 	for try := 1; ; try++ {
 		err := r.callReady(ctx, t, MethodCancel, ready, func(ctx context.Context) error {
 			err := r.API.Cancel(ctx, email)
@@ -161,4 +148,24 @@ func (r *Runner) restoreLedger(t *tally, email string, prior LedgerEntry) error 
 		return r.settleLedger(t, email, LedgerUnconfirmed)
 	}
 	return nil // an earlier cancel intent: leave it for a rerun to settle
+}
+
+// intendReady is the ready function of a send or cancel (Caller.do's
+// ready): it waits until the API is ready (Readier), then, with a ledger,
+// sets *intended and clears *left and records the intent status for email.
+func (r *Runner) intendReady(email string, status LedgerStatus, intended, left *bool) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if rd, ok := r.API.(Readier); ok {
+			if err := rd.Ready(ctx); err != nil {
+				return err
+			}
+		}
+		if r.Ledger != nil {
+			*intended, *left = true, false
+			if err := r.Ledger.Intend(ctx, email, status); err != nil {
+				return fmt.Errorf("ledger: %w", err)
+			}
+		}
+		return nil
+	}
 }

@@ -56,28 +56,16 @@ func (r *Runner) send(ctx context.Context, t *tally, email string, prev *Invitat
 		last     error     // that send's error
 		at       time.Time // when it was made
 	)
-	ready := func(ctx context.Context) error {
-		if rd, ok := r.API.(Readier); ok {
-			if err := rd.Ready(ctx); err != nil {
-				return err
-			}
-		}
-		if r.Ledger != nil {
-			// Before every attempt: after a crash, the settle window runs
-			// from the intent's time, which must not precede the attempt.
-			intended, left = true, false
-			status := LedgerSendIntent
-			if prev != nil {
-				// Distinct, so that after a crash the re-send is not taken
-				// for a first send that an INVITED state would confirm.
-				status = LedgerResendIntent
-			}
-			if err := r.Ledger.Intend(ctx, email, status); err != nil {
-				return fmt.Errorf("ledger: %w", err)
-			}
-		}
-		return nil
+	status := LedgerSendIntent
+	if prev != nil {
+		// Distinct, so that after a crash the re-send is not taken for a
+		// first send that an INVITED state would confirm.
+		status = LedgerResendIntent
 	}
+	// The intent is written before every attempt: after a crash, the
+	// settle window runs from the intent's time, which must not precede the
+	// attempt.
+	ready := r.intendReady(email, status, &intended, &left)
 	err := r.callReady(ctx, t, MethodSend, ready, func(ctx context.Context) error {
 		at = r.Now()
 		last = r.API.Send(ctx, email)
