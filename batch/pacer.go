@@ -31,6 +31,13 @@ import (
 //   - After a second without a cut, successes raise the rate again,
 //     multiplicatively and faster the longer no 429 came: slowly near the
 //     quota just measured, quickly when the quota has risen since.
+//   - When 429s come with server delays of costlyDelay or more (a token
+//     bucket saying "1 s"), each one pauses the whole run: the pacer
+//     measures the quota from the segments between pauses (segmentEnds),
+//     sets the rate just under it and creeps up additively.
+//   - An adaptive pacer starts with a burst of one (every worker leaving
+//     at once meets a small bucket with dozens in flight); the configured
+//     burst returns after quietSpell at the ceiling without a 429.
 //
 // Pause stops every request for a delay the server gave (RetryInfo,
 // Retry-After): it was told to one request, and holds for all of them.
@@ -64,6 +71,28 @@ type Pacer struct {
 	// server delay given since that refusal (0: none).
 	known     rate.Limit
 	delayCost time.Duration
+	// The current segment: requests accepted (segOK) since segStart, the
+	// end of the last pause (or the first answer of the run); seg the
+	// last segment a server delay ended, its length and requests
+	// accepted (segT 0: none). atRefusal is the rate at the last refusal.
+	segStart  time.Time
+	segOK     int
+	segT      time.Duration
+	segN      int
+	atRefusal rate.Limit
+	// segFrom is the rate the current segment began at; segSteady, that
+	// the last segment kept its rate (it may measure the quota).
+	segFrom   rate.Limit
+	segSteady bool
+	// okAt holds the times of the current segment's accepted requests
+	// (the latest maxOkAt); bucket is the server's bucket as two steady
+	// segments measured it (0: not measured).
+	okAt   []time.Time
+	bucket float64
+	// fullSince is when the rate last came back to the ceiling (zero:
+	// not yet seen there by Succeeded); the configured burst returns
+	// after quietSpell there.
+	fullSince time.Time
 }
 
 // Tuning of the adaptive pacer; see Pacer.
@@ -83,18 +112,26 @@ const (
 	// every worker waiting in the limiter (64 by default), one cut let
 	// 8% of the requests of a throttled run be refused instead of 2-3%.
 	maxBooked = 4
-	// A server delay of costlyDelay or more within resumedTooFast of the
-	// end of the last pause cuts the rate to delayCut of itself.
-	resumedTooFast = time.Second
-	delayCut       = 0.5
+	// A server delay of costlyDelay or more that no two segments measure
+	// cuts the rate to delayCut of itself; one they measure sets it to
+	// underBucket of the quota measured. Two segments measure the quota
+	// when their lengths differ by minSegDiff or more.
+	delayCut    = 0.5
+	underBucket = 0.97
+	minSegDiff  = 100 * time.Millisecond
+	steadyRise  = 1.05
+	maxOkAt     = 1 << 14
+	minWindow   = 250 * time.Millisecond
+	guessBucket = 200 * time.Millisecond
+	creepAdd    = 0.002
 	// When refusals come with server delays of costlyDelay or more,
 	// the rate is cut by costlyCut only near the rate last refused (the
-	// known rate), and raised at creep of the usual pace between
+	// known rate, or the quota segmentEnds measured), and raised by
+	// creepAdd of the known rate per second (additive) between
 	// nearKnown and pastKnown of it: a token bucket that says "1 s" on
 	// every 429 costs the run a second of everything per probe.
 	costlyDelay          = 250 * time.Millisecond
 	costlyCut            = 0.95
-	creep                = 0.01
 	nearKnown, pastKnown = 0.85, 1.1
 	// The pauses while the server refuses everything: the first, and the
 	// longest. A used-up 60 s window is then asked about every 8 s at
@@ -127,6 +164,13 @@ func newPacer(qps float64, burst int, adaptive bool, now func() time.Time) *Pace
 	// Start at the rate, not with a burst: the burst absorbs the jitter of
 	// a run, and a quota another client shares may already be half used.
 	l.ReserveN(time.Now(), burst)
+	if adaptive {
+		// Nor with the burst saved up while the run prepared (its token,
+		// its listing): every worker leaving at once meets a small
+		// server bucket with dozens of requests in flight, all refused.
+		// The burst is earned by quietSpell at the ceiling.
+		l.SetBurst(1)
+	}
 	return &Pacer{
 		lim:      l,
 		booking:  make(chan struct{}, maxBooked),
@@ -215,14 +259,8 @@ func (p *Pacer) Pause(d time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now()
-	if p.adaptive && d >= costlyDelay && !p.pausedUntil.IsZero() && now.After(p.pausedUntil) && now.Sub(p.pausedUntil) < resumedTooFast {
-		// Told to wait again right after the last wait ended: the rate
-		// it resumed at is far over the quota (a bucket that a 1 s
-		// RetryInfo lets fill only a little). Waiting alone would repeat
-		// that every second.
-		p.known = p.cur
-		p.set(p.cur * delayCut)
-		p.lastCut = now
+	if p.adaptive && d >= costlyDelay && !now.Before(p.pausedUntil) {
+		p.segmentEnds(now, d)
 	}
 	if p.adaptive {
 		p.delayCost = max(p.delayCost, d)
@@ -264,13 +302,29 @@ func (p *Pacer) Succeeded() {
 	defer p.mu.Unlock()
 	now := p.now()
 	p.ok++
+	if p.segStart.IsZero() {
+		p.segStart = now
+	}
+	if !now.Before(p.pausedUntil) {
+		p.segOK++
+		if len(p.okAt) == maxOkAt {
+			p.okAt = append(p.okAt[:0], p.okAt[maxOkAt/2:]...)
+		}
+		p.okAt = append(p.okAt, now)
+	}
 	if p.probe > 0 {
 		// A probe accepted: the window has ended; everyone may go.
 		p.pausedUntil = now
 	}
 	p.probe, p.refused, p.probeOut = 0, 0, false
 	if p.cur >= p.ceiling && p.lim.Burst() != p.burst {
-		p.lim.SetBurst(p.burst) // back from a pause at the ceiling
+		// At the ceiling for quietSpell: the burst returns.
+		if p.fullSince.IsZero() {
+			p.fullSince = now
+		}
+		if now.Sub(p.fullSince) >= quietSpell && now.Sub(p.last429) >= quietSpell {
+			p.lim.SetBurst(p.burst)
+		}
 	}
 	last := p.lastRaise
 	p.lastRaise = now
@@ -289,7 +343,8 @@ func (p *Pacer) Succeeded() {
 	if p.costly() && p.cur >= p.known*nearKnown && p.cur < p.known*pastKnown {
 		// Near the rate the server last refused, when each refusal
 		// pauses the whole run for the server's delay: creep.
-		g, add = g*creep, add*creep
+		p.set(p.cur + p.known*rate.Limit(creepAdd*dt))
+		return
 	}
 	p.set(p.cur + p.cur*rate.Limit(g*dt) + p.ceiling*rate.Limit(add*dt))
 }
@@ -308,6 +363,10 @@ func (p *Pacer) Throttled() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now()
+	p.atRefusal = p.cur
+	if p.segStart.IsZero() {
+		p.segStart = now
+	}
 	// While probing a refusing server the spell goes on, however long
 	// the probe pauses grow.
 	spell := !p.last429.IsZero() && (now.Sub(p.last429) < quietSpell || p.probe > 0)
@@ -368,15 +427,15 @@ func (p *Pacer) cut(now time.Time, r rate.Limit) {
 // set changes the rate, clamped to [floor, ceiling]. Below the ceiling
 // the burst is one: tokens saved up at a higher rate would leave at once
 // and meet the same quota (the limiter caps its tokens to the new burst).
-// Back at the ceiling the configured burst returns. p.mu must be held.
+// Back at the ceiling, Succeeded returns the configured burst after
+// quietSpell there. p.mu must be held.
 func (p *Pacer) set(r rate.Limit) {
 	p.cur = min(max(r, p.floor), p.ceiling)
 	p.lim.SetLimit(p.cur)
-	b := 1
-	if p.cur >= p.ceiling {
-		b = p.burst
+	if p.cur < p.ceiling {
+		p.fullSince = time.Time{}
 	}
-	if p.lim.Burst() != b {
-		p.lim.SetBurst(b)
+	if p.lim.Burst() != 1 {
+		p.lim.SetBurst(1) // Succeeded restores it at the ceiling
 	}
 }

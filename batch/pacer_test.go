@@ -225,3 +225,54 @@ func TestPacerPauseHoldsEveryRequest(t *testing.T) {
 		t.Errorf("%d requests left during a pause, want 0", n)
 	}
 }
+
+// sharpBucket drives a pacer against a simulated token bucket: s requests
+// per second, a bucket of b (full at the start), every refusal saying
+// "wait 1 s" (RetryInfo), which pauses the pacer. Requests leave at the
+// pacer's rate, never while it is paused, and are answered at once. It
+// returns the requests accepted and refused over d. Deterministic: the
+// pacer runs on the simulated clock and its limiter is not used.
+func sharpBucket(qps, s float64, b int, d time.Duration) (ok, refused int) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := start
+	p := newPacer(qps, 1, true, func() time.Time { return now })
+	tokens, filled := float64(b), start
+	next := start
+	for next.Before(start.Add(d)) {
+		now = next
+		tokens = min(float64(b), tokens+s*now.Sub(filled).Seconds())
+		filled = now
+		if tokens >= 1 {
+			tokens--
+			ok++
+			p.Succeeded()
+		} else {
+			refused++
+			p.Throttled()
+			p.Pause(time.Second)
+		}
+		next = now.Add(time.Duration(float64(time.Second) / p.Limit()))
+		if p.pausedUntil.After(next) {
+			next = p.pausedUntil
+		}
+	}
+	return ok, refused
+}
+
+// A token bucket of 50/s with a bucket of only 10, whose refusals all say
+// "1 s", against --qps 200 (invitebench's sharp-bucket): each refusal
+// costs the whole run a second, so the pacer must find the quota after
+// very few, and then stay just under it. (The pacer that halved on a
+// refusal soon after a pause and crept back accepted 0.79 S in 30 s.)
+func TestPacerSharpBucket(t *testing.T) {
+	const s = 50
+	for _, qps := range []float64{200, 100, 60} {
+		ok, refused := sharpBucket(qps, s, 10, 30*time.Second)
+		rate := float64(ok) / 30 / s
+		share := float64(refused) / float64(ok+refused)
+		t.Logf("--qps %v: accepted %.3f S, %d refused (%.2f%%)", qps, rate, refused, 100*share)
+		if rate < 0.88 || share > 0.02 {
+			t.Errorf("--qps %v: accepted %.3f S with %.2f%% refused, want >= 0.88 S and < 2%%", qps, rate, 100*share)
+		}
+	}
+}
