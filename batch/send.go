@@ -149,7 +149,8 @@ func (r *Runner) settleEarlier(ctx context.Context, t *tally, email string, e Le
 
 // readBack reads the invitation of a row whose settle window has passed and
 // settles its ambiguous send: INVITED is sent; visibly NOT_YET_SENT allows
-// one more send (never a third); no visible invitation is unconfirmed. An
+// one more send (never a third), unless an earlier run left the row
+// unconfirmed; no visible invitation is unconfirmed. An
 // ambiguous re-send is unconfirmed unless the invitation proves it went out:
 // its mailsSentCount is higher than before the re-send. A newer updateTime
 // is no proof (it changes on other edits too), and a count that did not
@@ -191,6 +192,14 @@ func (r *Runner) readBack(ctx context.Context, t *tally, email string, p *settle
 		out, reason, _ := byState(inv)
 		return out, reason, r.settleLedger(t, email, LedgerSent)
 	case StateNotYetSent:
+		if p.early && p.prior.Status == LedgerUnconfirmed {
+			// An earlier run already judged this send unknown (e.g. two
+			// ambiguous sends on an API whose reads may lag): the contract's
+			// unconfirmed is never re-sent automatically.
+			return Unconfirmed, "an earlier run could not confirm its send and the invitation still reads NOT_YET_SENT; " +
+				"an unconfirmed send is not repeated automatically: check with the user, then run `invitebatch ledger forget ADDRESS` to allow sending again",
+				r.settleLedger(t, email, LedgerUnconfirmed)
+		}
 		if p.made >= 2 {
 			return Unconfirmed, "send result unknown (" + p.why + "): the invitation still reads NOT_YET_SENT after a second send; not sent a third time",
 				r.settleLedger(t, email, LedgerUnconfirmed)
