@@ -196,9 +196,7 @@ func (r *Runner) readBack(ctx context.Context, t *tally, email string, p *settle
 			// An earlier run already judged this send unknown (e.g. two
 			// ambiguous sends on an API whose reads may lag): the contract's
 			// unconfirmed is never re-sent automatically.
-			return Unconfirmed, "an earlier run could not confirm its send and the invitation still reads NOT_YET_SENT; " +
-				"an unconfirmed send is not repeated automatically: check with the user, then run `invitebatch ledger forget ADDRESS` to allow sending again",
-				r.settleLedger(t, email, LedgerUnconfirmed)
+			return Unconfirmed, unconfirmedBefore, r.settleLedger(t, email, LedgerUnconfirmed)
 		}
 		if p.made >= 2 {
 			return Unconfirmed, "send result unknown (" + p.why + "): the invitation still reads NOT_YET_SENT after a second send; not sent a third time",
@@ -218,3 +216,8 @@ func (r *Runner) readBack(ctx context.Context, t *tally, email string, p *settle
 	return Unconfirmed, "send result unknown (" + p.why + ") and no invitation is visible yet (accounts newer than 48 hours are not listed); not re-sent",
 		r.settleLedger(t, email, LedgerUnconfirmed)
 }
+
+// unconfirmedBefore is the reason of a row an earlier run left unconfirmed
+// and that still reads NOT_YET_SENT.
+const unconfirmedBefore = "an earlier run could not confirm its send and the invitation still reads NOT_YET_SENT; " +
+	"an unconfirmed send is not repeated automatically: check with the user, then run `invitebatch ledger forget ADDRESS` to allow sending again"
