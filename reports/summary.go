@@ -132,8 +132,10 @@ func (s *Summary) WriteText(w io.Writer) error {
 		state = "stopped (" + s.Stopped + "); rerun the same command to resume"
 	}
 	if s.QuotaResets != nil {
-		state = "stopped (quota used up); rerun the same command after " +
-			s.QuotaResets.UTC().Format(time.RFC3339) + ", when the quota comes back"
+		// The quota's reset, then the run's duration: "in 9.1s" must not
+		// read as the time until the quota comes back.
+		state = "stopped (quota used up until " + s.QuotaResets.UTC().Format(time.RFC3339) +
+			"; rerun the same command then)"
 	}
 	fmt.Fprintf(&b, "invitebatch %s: run %s %s in %.1fs (exit %d)\n", s.Command, s.RunID, state, s.DurationSeconds, s.ExitCode)
 	fmt.Fprintf(&b, "  rows: %d (this run: %d)", s.Rows, s.RowsThisRun)
