@@ -72,8 +72,13 @@ func newRunFlags(name string, o *runOptions, getenv func(string) string) *flag.F
 	fs.IntVar(&o.workers, "workers", defaultWorkers, "rows processed concurrently")
 	fs.BoolVar(&o.adaptive, "adaptive", true, "lower the rate when the server answers 429, and raise it back")
 	fs.StringVar(&o.lookup, "lookup", "auto", "how invitation states are read: auto, list or get")
-	fs.StringVar(&o.report, "report", "", "report `file` (default: FILE.report.csv beside FILE.csv; FILE.dryrun.report.csv for --dry-run)")
-	fs.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint `file` (default: FILE.checkpoint beside FILE.csv)")
+	// A cancel run's files are FILE.cancel.*: see parseRunFlags.
+	files := "FILE"
+	if o.cancel {
+		files = "FILE.cancel"
+	}
+	fs.StringVar(&o.report, "report", "", "report `file` (default: "+files+".report.csv beside FILE.csv; "+files+".dryrun.report.csv for --dry-run)")
+	fs.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint `file` (default: "+files+".checkpoint beside FILE.csv)")
 	fs.StringVar(&o.ledger, "ledger", "", "ledger `file` (default: per customer in $XDG_STATE_HOME/invitebatch/)")
 	fs.StringVar(&o.summary, "summary", "", "write the summary as JSON to `file` (- for stdout)")
 	fs.StringVar(&o.metricsFile, "metrics-file", "", "write Prometheus metrics for node_exporter's textfile collector to `file` (*.prom)")
