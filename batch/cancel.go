@@ -42,7 +42,7 @@ func (r *Runner) decideCancel(ctx context.Context, t *tally, email string) (Outc
 	// hand, as for a send; one whose cancel certainly never had an effect is
 	// undone when the run stops.
 	var intended, left bool
-	ready := r.intendReady(email, LedgerCancelIntent, &intended, &left)
+	ready := r.intendReady(email, LedgerCancelIntent, &intended, &left, func() error { return r.restoreLedger(t, email, prior) })
 	for try := 1; ; try++ {
 		err := r.callReady(ctx, t, MethodCancel, ready, func(ctx context.Context) error {
 			err := r.API.Cancel(ctx, email)
@@ -153,7 +153,12 @@ func (r *Runner) restoreLedger(t *tally, email string, prior LedgerEntry) error 
 // intendReady is the ready function of a send or cancel (Caller.do's
 // ready): it waits until the API is ready (Readier), then, with a ledger,
 // sets *intended and clears *left and records the intent status for email.
-func (r *Runner) intendReady(email string, status LedgerStatus, intended, left *bool) func(context.Context) error {
+// An earlier attempt's intent whose request certainly had no effect (a 429,
+// a 401 before the credential was renewed: Caller.do retries only those) is
+// closed first by undo, so that the ledger never holds an intent left open
+// for a request that was refused: a crash right after the retry's intent
+// leaves one open intent, the retry's.
+func (r *Runner) intendReady(email string, status LedgerStatus, intended, left *bool, undo func() error) func(context.Context) error {
 	return func(ctx context.Context) error {
 		if rd, ok := r.API.(Readier); ok {
 			if err := rd.Ready(ctx); err != nil {
@@ -161,6 +166,11 @@ func (r *Runner) intendReady(email string, status LedgerStatus, intended, left *
 			}
 		}
 		if r.Ledger != nil {
+			if *intended && !*left {
+				if err := undo(); err != nil {
+					return err
+				}
+			}
 			*intended, *left = true, false
 			if err := r.Ledger.Intend(ctx, email, status); err != nil {
 				return fmt.Errorf("ledger: %w", err)

@@ -168,10 +168,12 @@ type memLedger struct {
 	durable map[string]LedgerStatus
 	log     []string
 	intents []string // every Intend, in order
+	// history is every status recorded for an address, in order.
+	history map[string][]LedgerStatus
 }
 
 func newMemLedger() *memLedger {
-	return &memLedger{entries: map[string]LedgerEntry{}, durable: map[string]LedgerStatus{}}
+	return &memLedger{entries: map[string]LedgerEntry{}, durable: map[string]LedgerStatus{}, history: map[string][]LedgerStatus{}}
 }
 
 func (l *memLedger) Lookup(email string) (LedgerEntry, bool) {
@@ -194,6 +196,7 @@ func (l *memLedger) Settle(email string, s LedgerStatus) (func(context.Context) 
 	defer l.mu.Unlock()
 	l.entries[email] = LedgerEntry{Status: s, Time: time.Now()}
 	l.log = append(l.log, email)
+	l.history[email] = append(l.history[email], s)
 	return func(context.Context) error {
 		l.mu.Lock()
 		defer l.mu.Unlock()

@@ -175,3 +175,79 @@ func TestRunMaxSends(t *testing.T) {
 		}
 	}
 }
+
+// openIntents returns the positions in h of intents followed by another
+// intent with no result between them: an intent left open for a request
+// that was refused, which a crash-recovery reader could take for a request
+// that may have gone out.
+func openIntents(h []LedgerStatus) []int {
+	var open []int
+	for i := 1; i < len(h); i++ {
+		if h[i-1].Intent() && h[i].Intent() {
+			open = append(open, i-1)
+		}
+	}
+	return open
+}
+
+// A send or cancel refused with 429 (or a 401 cured by a credential
+// refresh) certainly did not happen: its intent is settled before the
+// retry writes the next one, keeping what the ledger said before (an
+// earlier send stays on record).
+func TestRunRefusedAttemptClosesItsIntent(t *testing.T) {
+	unauth := &APIError{Kind: KindUnauthenticated, Code: 401, Msg: "send: 401"}
+	tests := []struct {
+		name   string
+		cancel bool
+		resend bool // a re-send (--resend-after) of an invitation this tool sent
+		prior  LedgerStatus
+		fail   []error
+		want   []LedgerStatus
+	}{
+		{name: "send, 429 twice", fail: []error{retryable(429, false), retryable(429, false)},
+			want: []LedgerStatus{LedgerSendIntent, LedgerNotSent, LedgerSendIntent, LedgerNotSent, LedgerSendIntent, LedgerSent}},
+		{name: "send, 401 then refreshed", fail: []error{unauth},
+			want: []LedgerStatus{LedgerSendIntent, LedgerNotSent, LedgerSendIntent, LedgerSent}},
+		{name: "send, 429 then refused", fail: []error{retryable(429, false), &APIError{Kind: KindPrecondition, Code: 400, Msg: "send: 400"}},
+			want: []LedgerStatus{LedgerSendIntent, LedgerNotSent, LedgerSendIntent, LedgerNotSent}},
+		{name: "re-send, 429", resend: true, prior: LedgerSent, fail: []error{retryable(429, false)},
+			want: []LedgerStatus{LedgerSent, LedgerResendIntent, LedgerSent, LedgerResendIntent, LedgerSent}},
+		{name: "cancel after a send, 429", cancel: true, prior: LedgerSent, fail: []error{retryable(429, false)},
+			want: []LedgerStatus{LedgerSent, LedgerCancelIntent, LedgerSent, LedgerCancelIntent, LedgerCancelled}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := newCancelAPI()
+			api.unmanaged("a@x.com")
+			method := MethodSend
+			if tt.cancel || tt.resend {
+				api.inv["a@x.com"] = Invitation{Email: "a@x.com", State: StateInvited, MailsSent: 1, Updated: time.Now().Add(-10 * 24 * time.Hour)}
+			}
+			if tt.cancel {
+				method = MethodCancel
+			}
+			api.fail[method] = tt.fail
+			l := newMemLedger()
+			if tt.prior != LedgerNone {
+				_, _ = l.Settle("a@x.com", tt.prior)
+				l.entries["a@x.com"] = LedgerEntry{Status: tt.prior, Time: time.Now().Add(-10 * 24 * time.Hour)}
+			}
+			r := newTestRunner(api, l)
+			r.Cancel = tt.cancel
+			if tt.resend {
+				r.ResendAfter = 7 * 24 * time.Hour
+			}
+			sink := memSink{}
+			if _, err := r.Run(context.Background(), csvSource("email\na@x.com\n"), sink); err != nil {
+				t.Fatal(err)
+			}
+			h := l.history["a@x.com"]
+			if open := openIntents(h); len(open) > 0 {
+				t.Errorf("ledger %v: the intents at %v are followed by another intent without a result", h, open)
+			}
+			if fmt.Sprint(h) != fmt.Sprint(tt.want) {
+				t.Errorf("ledger %v, want %v (outcome %v: %s)", h, tt.want, sink[1].Outcome, sink[1].Reason)
+			}
+		})
+	}
+}

@@ -65,7 +65,7 @@ func (r *Runner) send(ctx context.Context, t *tally, email string, prev *Invitat
 	// The intent is written before every attempt: after a crash, the
 	// settle window runs from the intent's time, which must not precede the
 	// attempt.
-	ready := r.intendReady(email, status, &intended, &left)
+	ready := r.intendReady(email, status, &intended, &left, func() error { return r.unsent(t, email, prior) })
 	err := r.callReady(ctx, t, MethodSend, ready, func(ctx context.Context) error {
 		at = r.Now()
 		last = r.API.Send(ctx, email)

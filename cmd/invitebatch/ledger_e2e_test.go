@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/csv"
+	"strings"
 	"testing"
 
 	"github.com/invitebatch/invitebatch/client/emulator"
@@ -38,5 +40,55 @@ func TestE2ELedgerHashCollision(t *testing.T) {
 		if n := w.emu.Sends(e); n != 1 {
 			t.Errorf("%s emailed %d times, want 1", e, n)
 		}
+	}
+}
+
+// TestE2ERefusedSendClosesItsIntent: a send refused with 429 certainly did
+// not go out, yet its retry wrote a new send_intent without closing the
+// first, so `ledger show` listed intents without a result (an admin, or a
+// script reading the ledger after a crash, counted possible sends that
+// never left). Every intent of a refused attempt is now closed with
+// not_sent before the retry's intent.
+func TestE2ERefusedSendClosesItsIntent(t *testing.T) {
+	w := newWorld(t)
+	w.write("users.csv", "email\na@example.com\nb@example.com\n")
+	w.emu.FailNext(emulator.MethodSend, 3, 429)
+	res := w.runR("run", "--workers", "1", "--ledger", "ledger", "users.csv")
+	if res.code != 0 {
+		t.Fatalf("run: exit %d\n%s", res.code, res.stderr)
+	}
+	if st := w.emu.Stats(); st.Sends != 2 || st.DuplicateSends != 0 {
+		t.Errorf("emulator: %d sends, %d duplicates; want 2, 0", st.Sends, st.DuplicateSends)
+	}
+	show := w.run("ledger", "show", "--ledger", "ledger")
+	if show.code != 0 {
+		t.Fatalf("ledger show: exit %d\n%s", show.code, show.stderr)
+	}
+	recs, err := csv.NewReader(strings.NewReader(show.stdout)).ReadAll()
+	if err != nil || len(recs) < 1 {
+		t.Fatalf("ledger show: %v\n%s", err, show.stdout)
+	}
+	history := map[string][]string{}
+	for _, r := range recs[1:] {
+		history[r[1]] = append(history[r[1]], r[2])
+	}
+	intents, notSent := 0, 0
+	for email, h := range history {
+		for i, s := range h {
+			switch {
+			case s == "send_intent" && i+1 < len(h) && h[i+1] == "send_intent":
+				t.Errorf("%s: ledger %v: a send_intent is followed by another send_intent without a result", email, h)
+			case s == "send_intent":
+				intents++
+			case s == "not_sent":
+				notSent++
+			}
+		}
+		if h[len(h)-1] != "sent" {
+			t.Errorf("%s: ledger %v, want it to end with sent", email, h)
+		}
+	}
+	if intents != 5 || notSent != 3 {
+		t.Errorf("ledger:\n%s\nwant 5 send_intent (2 sends, 3 refused attempts) and 3 not_sent", show.stdout)
 	}
 }
