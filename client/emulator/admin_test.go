@@ -173,11 +173,12 @@ func TestAdmin(t *testing.T) {
 	if code, body := post("/emulator/config", `{"fail_rate": 0.25, "fatal": "service_disabled"}`); code != 200 {
 		t.Fatalf("config: %d %s", code, body)
 	}
-	want := Config{LatencyMS: 1.5, QuotaQPS: 10, QuotaBurst: 5, FailRate: 0.25, AmbiguousMode: "drop", Fatal: "service_disabled", Refusal: "failed_precondition", Profile: "default"}
+	want := Config{LatencyMS: 1.5, QuotaQPS: 10, QuotaBurst: 5, FailRate: 0.25, AmbiguousMode: "drop", Fatal: "service_disabled", Refusal: "failed_precondition", Profile: "default",
+		QuotaConfig: QuotaConfig{ThrottleAs: "429"}}
 	if diff := cmp.Diff(want, e.Config()); diff != "" {
 		t.Errorf("Config (-want +got):\n%s", diff)
 	}
-	for _, bad := range []string{`{"latency": 1}`, `{"fatal": "oops"}`, `{"fail_rate": 2}`, `{"ambiguous_mode": "maybe"}`, `{"refusal": "teapot"}`, `[`} {
+	for _, bad := range []string{`{"latency": 1}`, `{"fatal": "oops"}`, `{"fail_rate": 2}`, `{"ambiguous_mode": "maybe"}`, `{"refusal": "teapot"}`, `{"throttle_as": "418"}`, `[`} {
 		if code, _ := post("/emulator/config", bad); code != 400 {
 			t.Errorf("config %s: %d, want 400", bad, code)
 		}

@@ -71,6 +71,7 @@ type Emulator struct {
 	profile    Profile // strict.go
 	readOnly   bool
 	hangRate   float64
+	throttleAs Throttle // throttle.go
 	// The window and daily quotas and the RetryInfo of 429s (window.go).
 	retryInfo             string
 	winN                  int
@@ -189,7 +190,11 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ambiguous, mode, apiErr := e.inject(r, rt.method)
 	if apiErr != nil {
-		e.done(rt.method, writeError(w, apiErr))
+		code := writeError(w, apiErr)
+		if apiErr.throttle && code != 429 {
+			e.countThrottled() // a rate-limit 403 (throttle.go)
+		}
+		e.done(rt.method, code)
 		return
 	}
 	if hang, perform := e.hang(rt.method); hang {

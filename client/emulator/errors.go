@@ -15,8 +15,12 @@ type apiError struct {
 	Message string           `json:"message"`
 	Status  string           `json:"status"`
 	Details []map[string]any `json:"details,omitempty"`
+	// Errors is the legacy errors[] array some Google APIs still send
+	// (throttle.go).
+	Errors []legacyError `json:"errors,omitempty"`
 
-	header map[string]string // extra response headers
+	header   map[string]string // extra response headers
+	throttle bool              // a rate quota's refusal, whatever its code
 }
 
 const (

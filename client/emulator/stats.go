@@ -31,7 +31,8 @@ type Stats struct {
 	// Resends counts emails delivered to an invitation that was INVITED
 	// already (by anyone): emails to people already invited.
 	Resends int `json:"resends"`
-	// Throttled counts 429 replies, whether from the quota or FailNext.
+	// Throttled counts 429 replies, whether from the quota or FailNext,
+	// and the rate quotas' 403s (SetThrottleAs).
 	Throttled int `json:"throttled"`
 	// PerSecond counts API requests received in each wall-clock second, in
 	// time order; seconds without requests are left out.
@@ -96,6 +97,13 @@ func (e *Emulator) done(method string, code int) {
 	if code == 429 {
 		e.throttled++
 	}
+}
+
+// countThrottled counts a quota refusal that is not a 429.
+func (e *Emulator) countThrottled() {
+	e.statsMu.Lock()
+	defer e.statsMu.Unlock()
+	e.throttled++
 }
 
 // Stats returns a copy of the counters.

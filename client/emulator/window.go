@@ -83,17 +83,21 @@ type QuotaConfig struct {
 	WindowSeconds       float64 `json:"window_seconds"`        // the window's length
 	WindowOffsetSeconds float64 `json:"window_offset_seconds"` // where windows start, past each multiple of the length
 	DailyQuota          int     `json:"daily_quota"`           // requests per Pacific day; 0: none
+	ThrottleAs          string  `json:"throttle_as"`           // how the bucket and the window quota refuse: "429" (or ""), "403", "403-legacy" (throttle.go)
 }
 
 // quotaConfig returns the knobs; the caller holds e.knobMu.
 func (e *Emulator) quotaConfig() QuotaConfig {
 	return QuotaConfig{RetryInfo: e.retryInfo, WindowQuota: e.winN, WindowSeconds: e.winLen.Seconds(),
-		WindowOffsetSeconds: e.winOffset.Seconds(), DailyQuota: e.dayN}
+		WindowOffsetSeconds: e.winOffset.Seconds(), DailyQuota: e.dayN, ThrottleAs: e.throttleAs.String()}
 }
 
 func (c QuotaConfig) check() error {
 	if _, err := parseRetryInfo(c.RetryInfo); err != nil {
 		return err
+	}
+	if _, err := ParseThrottle(c.ThrottleAs); err != nil {
+		return fmt.Errorf("emulator: %w", err)
 	}
 	if c.WindowQuota < 0 || c.WindowSeconds < 0 || c.DailyQuota < 0 || (c.WindowQuota > 0 && c.WindowSeconds <= 0) {
 		return fmt.Errorf("emulator: a window quota needs a positive count and length, a daily quota a count >= 0")
@@ -108,6 +112,7 @@ func (e *Emulator) applyQuotas(c QuotaConfig) {
 	e.knobMu.Lock()
 	old := e.quotaConfig()
 	e.retryInfo = c.RetryInfo
+	e.throttleAs, _ = ParseThrottle(c.ThrottleAs) // checked
 	e.knobMu.Unlock()
 	if c.WindowQuota != old.WindowQuota || c.WindowSeconds != old.WindowSeconds || c.WindowOffsetSeconds != old.WindowOffsetSeconds {
 		e.SetWindowQuota(c.WindowQuota, sec(c.WindowSeconds), sec(c.WindowOffsetSeconds))
@@ -118,8 +123,8 @@ func (e *Emulator) applyQuotas(c QuotaConfig) {
 }
 
 // quotaError is the 429 of the bucket or the window quota: RetryInfo as
-// SetRetryInfo says, wait being the real time until a request would pass.
-// The caller holds e.knobMu.
+// SetRetryInfo says, wait being the real time until a request would pass;
+// a 403 instead if SetThrottleAs says so. The caller holds e.knobMu.
 func (e *Emulator) quotaError(wait time.Duration, limit string, value int) *apiError {
 	mode := e.retryInfo
 	if mode == "" && limit != "" {
@@ -142,7 +147,7 @@ func (e *Emulator) quotaError(wait time.Duration, limit string, value int) *apiE
 		md["quota_limit"] = limit
 		md["quota_limit_value"] = strconv.Itoa(value)
 	}
-	return err
+	return e.throttleReply(err)
 }
 
 // earlyGrace is how long after a 429 with RetryInfo requests still count

@@ -99,7 +99,7 @@ func TestDailyQuota(t *testing.T) {
 func TestQuotaConfigRoundTrip(t *testing.T) {
 	e := New(Options{})
 	c := e.Config()
-	c.QuotaConfig = QuotaConfig{RetryInfo: "none", WindowQuota: 100, WindowSeconds: 30, WindowOffsetSeconds: 7, DailyQuota: 5}
+	c.QuotaConfig = QuotaConfig{RetryInfo: "none", WindowQuota: 100, WindowSeconds: 30, WindowOffsetSeconds: 7, DailyQuota: 5, ThrottleAs: "403-legacy"}
 	if err := e.Apply(c); err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,7 @@ func emulatorCommand(e env, args []string) error {
 	window := fs.Duration("window", time.Minute, "length of the --window-quota windows")
 	windowOffset := fs.Duration("window-offset", 0, "windows start this far past each multiple of --window (0: aligned to the clock)")
 	retryInfo := fs.String("retry-info", "", "RetryInfo of quota 429s: exact (time until free), none, or a fixed `delay` such as 1s (default: exact for --quota, none for --window-quota)")
+	throttleAs := fs.String("throttle-as", "429", "how --quota and --window-quota refuse: 429 (RESOURCE_EXHAUSTED), 403 (PERMISSION_DENIED with ErrorInfo reason RATE_LIMIT_EXCEEDED) or 403-legacy (only a legacy errors[] reason rateLimitExceeded, no RetryInfo)")
 	dailyQuota := fs.Int("daily-quota", 0, "requests per day (Pacific time) before every request gets a daily-quota 429 (0: none)")
 	var hist historyFlags
 	hist.register(fs)
@@ -51,6 +52,10 @@ func emulatorCommand(e env, args []string) error {
 	if err != nil {
 		return usagef("emulator: --refusal: %v", err)
 	}
+	throttle, err := emulator.ParseThrottle(*throttleAs)
+	if err != nil {
+		return usagef("emulator: --throttle-as: %v", err)
+	}
 	prof, err := emulator.ParseProfile(*profile)
 	if err != nil {
 		return usagef("emulator: --profile: %v", err)
@@ -63,6 +68,7 @@ func emulatorCommand(e env, args []string) error {
 	emu.SetProfile(prof)
 	emu.SetReadOnly(*readOnly)
 	emu.SetHangRate(*hangRate)
+	emu.SetThrottleAs(throttle)
 	if *seed != "" {
 		f, err := os.Open(*seed)
 		if err != nil {
