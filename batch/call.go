@@ -59,9 +59,10 @@ type Caller struct {
 	MaxDelay time.Duration
 	Log      *zap.Logger // nil: no logs
 	// Observe, if set, is told of every attempt: its method, HTTP status
-	// (200 for success, 0 for a transport failure) and whether it was a
-	// retry.
-	Observe func(method string, code int, retry bool)
+	// (200 for success, 0 for a transport failure), whether it was a
+	// retry, and whether it was refused for quota (a 429, or a 403 whose
+	// reason is a rate limit).
+	Observe func(method string, code int, retry, throttled bool)
 	// Stop, when closed, ends the waits between attempts (the pacer, a
 	// backoff, a server-given delay): Do then returns ErrStopped without
 	// making the request. A request already sent is not interrupted.
@@ -105,7 +106,7 @@ func (c *Caller) do(ctx context.Context, method string, ready, fn func(context.C
 			err = fn(ctx)
 		}
 		if err == nil {
-			c.observe(method, 200, retry)
+			c.observe(method, 200, retry, false)
 			c.Pacer.Succeeded()
 			return nil
 		}
@@ -115,10 +116,10 @@ func (c *Caller) do(ctx context.Context, method string, ready, fn func(context.C
 		}
 		var ae *APIError
 		if !errors.As(err, &ae) {
-			c.observe(method, 0, retry)
+			c.observe(method, 0, retry, false)
 			return err
 		}
-		c.observe(method, ae.Code, retry)
+		c.observe(method, ae.Code, retry, ae.Code == 429 || ae.Kind == KindRetryable && throttled(ae))
 		switch ae.Kind {
 		case KindUnauthenticated:
 			// The client renews its token on a 401; a second 401 means
@@ -222,9 +223,9 @@ func (c *Caller) maxDelay() time.Duration {
 // or a 403 (retryable only when its reason is a rate limit).
 func throttled(ae *APIError) bool { return ae.Code == 429 || ae.Code == 403 }
 
-func (c *Caller) observe(method string, code int, retry bool) {
+func (c *Caller) observe(method string, code int, retry, throttled bool) {
 	if c.Observe != nil {
-		c.Observe(method, code, retry)
+		c.Observe(method, code, retry, throttled)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -79,6 +80,28 @@ func TestCallerTellsThePacer(t *testing.T) {
 				t.Errorf("pauses (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// Observe hears which answers were quota refusals: a 429 and a rate-limit
+// 403 are, a 503 is not, nor a 403 that is no rate limit (the summary's
+// throttled counted 429s only, so a run throttled with 403s showed none).
+func TestCallerObservesQuotaRefusals(t *testing.T) {
+	rateLimit403 := &APIError{Kind: KindRetryable, Code: 403, Reason: "rateLimitExceeded", Msg: "403 rateLimitExceeded"}
+	forbidden := &APIError{Kind: KindFatal, Code: 403, Msg: "403 PERMISSION_DENIED"}
+	var got []bool
+	c := Caller{Pacer: &countingPacer{}, Backoff: Backoff{Base: time.Millisecond, Max: time.Millisecond, MaxAttempts: 5},
+		Observe: func(_ string, _ int, _, throttled bool) { got = append(got, throttled) }}
+	errs := []error{retryable(429, false), rateLimit403, retryable(503, false), nil, forbidden}
+	for range 2 {
+		c.Do(context.Background(), MethodSend, func(context.Context) error {
+			err := errs[0]
+			errs = errs[1:]
+			return err
+		}, nil)
+	}
+	if want := []bool{true, true, false, false, false}; !slices.Equal(got, want) {
+		t.Errorf("throttled per attempt = %v, want %v", got, want)
 	}
 }
 

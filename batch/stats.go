@@ -17,7 +17,8 @@ type Stats struct {
 	Calls map[string]map[int]int
 	// Retries counts requests that were repeated after a retryable failure.
 	Retries int
-	// Throttled counts 429 answers.
+	// Throttled counts quota refusals: 429 answers, and 403s whose reason
+	// is a rate limit.
 	Throttled int
 	// Stopped is set when the run stopped taking rows before the end of its
 	// input (Stop was closed).
@@ -68,7 +69,7 @@ type callCounter struct {
 	throttled int
 }
 
-func (c *callCounter) add(method string, code int, retry bool) {
+func (c *callCounter) add(method string, code int, retry, throttled bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.calls == nil {
@@ -83,7 +84,7 @@ func (c *callCounter) add(method string, code int, retry bool) {
 	if retry {
 		c.retries++
 	}
-	if code == 429 {
+	if throttled {
 		c.throttled++
 	}
 }

@@ -69,7 +69,7 @@ func writeMetrics(path string, s *Summary, success bool) error {
 	})
 	throttled := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: MetricThrottled,
-		Help: "429 answers the run got.",
+		Help: "Quota refusals the run got: 429 answers and rate-limit 403s.",
 	})
 	duration := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: MetricDuration,
