@@ -51,8 +51,10 @@ func TestE2ERateLimit403(t *testing.T) {
 				t.Errorf("the run spanned %d windows where its %d requests need %d: quota left unused (windows %+v)",
 					len(st.Windows), accepted, need, st.Windows)
 			}
-			if refused > 2*accepted {
-				t.Errorf("%d requests refused for %d accepted, want at most 2 per accepted request: the 403s did not slow the pacer (windows %+v)",
+			// (A pacer told of the 403s refuses about 0.5 per accepted
+			// request here; one that is not, 2 to 8.)
+			if refused > accepted {
+				t.Errorf("%d requests refused for %d accepted, want at most 1 per accepted request: the 403s did not slow the pacer (windows %+v)",
 					refused, accepted, st.Windows)
 			}
 			t.Logf("windows %+v; %d accepted, %d refused; requests %v", st.Windows, accepted, refused, st.Requests)
@@ -81,6 +83,8 @@ func TestE2ERateLimit403WithRetryInfo(t *testing.T) {
 	for _, byCode := range st.Requests {
 		accepted += byCode[200]
 	}
+	// (A pacer told of the 403s: about 0.1 refused per accepted request
+	// here; one that is not: about 0.9.)
 	if st.Throttled > accepted/2 {
 		t.Errorf("%d requests refused for %d accepted, want at most 1 per 2 accepted: the 403s did not slow the pacer (requests %v)",
 			st.Throttled, accepted, st.Requests)
