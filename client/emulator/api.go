@@ -127,12 +127,13 @@ func (a account) json(name string) invitationJSON {
 }
 
 // customerID checks the customer of a request and returns the ID replies
-// use.
+// use. Case does not matter, as for the tool, which keeps one ledger per
+// customer whatever its spelling (the reference says nothing of case).
 func (e *Emulator) customerID(c string) (string, bool) {
 	switch {
 	case e.customer == "":
 		return c, c != "" && !strings.ContainsAny(c, "/?#%\x00")
-	case c == e.customer || c == "my_customer":
+	case strings.EqualFold(c, e.customer) || strings.EqualFold(c, "my_customer"):
 		return e.customer, true
 	}
 	return "", false

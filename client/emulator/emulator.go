@@ -14,10 +14,10 @@ import (
 // Options configure an Emulator. The zero value is usable: any customer,
 // any domain, unseeded addresses unmanaged, the real clock.
 type Options struct {
-	// Customer is the customer ID requests must name (e.g. "C0123abc");
-	// "my_customer" is accepted too, and other IDs get 403
-	// PERMISSION_DENIED. Resource names in replies use Customer. Empty
-	// accepts any customer ID and echoes it.
+	// Customer is the customer ID requests must name (e.g. "C0123abc"), in
+	// any case; "my_customer" is accepted too, and other IDs get 403
+	// PERMISSION_DENIED. Resource names in replies use Customer as given.
+	// Empty accepts any customer ID and echoes it.
 	Customer string
 	// Domains are the customer's verified domains; addresses elsewhere are
 	// not invitable and have no visible invitation. Empty means any domain.

@@ -394,3 +394,25 @@ func TestListFilterOrder(t *testing.T) {
 		}
 	}
 }
+
+// The customer ID in the path is compared without regard to case, as the
+// tool compares customers (its ledger and lock are one per customer,
+// whatever the spelling); replies name the customer as configured. Another
+// ID is still refused.
+func TestCustomerAnyCase(t *testing.T) {
+	e, apis, _ := newTest(t)
+	srv := serveURL(t, e)
+	e.SetInvitation("w@example.com", "invited", 1, t0)
+	want := `"name":"customers/` + testCustomer + `/userinvitations/w@example.com"`
+	for _, c := range []string{testCustomer, strings.ToLower(testCustomer), strings.ToUpper(testCustomer), "MY_Customer"} {
+		if body := getBody(t, srv+"/v1/customers/"+c+"/userinvitations/w@example.com"); !strings.Contains(body, want) {
+			t.Errorf("get as customer %q: %s, want %s", c, body, want)
+		}
+		if _, err := apis["v1"].(v1API).s.List("customers/" + c).Do(); err != nil {
+			t.Errorf("list as customer %q: %v", c, err)
+		}
+	}
+	if _, err := apis["v1"].(v1API).s.Get("customers/" + testCustomer + "x/userinvitations/w@example.com").Do(); httpCode(err) != 403 {
+		t.Errorf("another customer: %v, want 403", err)
+	}
+}
