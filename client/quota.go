@@ -24,13 +24,16 @@ func dailyQuota(f httpFailure) bool {
 }
 
 // pacific is the time zone of Google's daily quota resets. The binary
-// embeds time/tzdata (the container image has no zoneinfo); a fixed PST
-// is the fallback of a program that does not.
+// embeds time/tzdata (the container image has no zoneinfo); a fixed UTC-8
+// is the fallback of a program that does not. It is named for what it is,
+// not "PST": in summer it is an hour off Pacific time, and a reset time
+// the log labels "UTC-8" shows that the zone data was missing
+// (TestE2EDailyQuotaWithoutZoneinfo).
 var pacific = func() *time.Location {
 	if loc, err := time.LoadLocation("America/Los_Angeles"); err == nil {
 		return loc
 	}
-	return time.FixedZone("PST", -8*3600)
+	return time.FixedZone("UTC-8", -8*3600)
 }()
 
 // dailyReset returns the next midnight Pacific time after now.
