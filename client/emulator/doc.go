@@ -64,7 +64,9 @@
 // (customer, resource name, state machine). Only ambiguous sends are
 // performed and then fail; every other injected failure happens before the
 // request has any effect. A path that names no method gets 404 at once and
-// is counted under MethodOther.
+// is counted under MethodOther. The quotas (SetQuota, SetWindowQuota)
+// refuse with 429 RESOURCE_EXHAUSTED, or with a rate-limit 403 as
+// SetThrottleAs says; the daily quota (SetDailyQuota) always with 429.
 //
 // Resource names are checked on the escaped path: an address with a "/"
 // makes an extra segment and gets 400 INVALID_ARGUMENT, as does any
