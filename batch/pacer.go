@@ -34,7 +34,9 @@ import (
 //   - When 429s come with server delays of costlyDelay or more (a token
 //     bucket saying "1 s"), each one pauses the whole run: the pacer
 //     measures the quota from the segments between pauses (segmentEnds),
-//     sets the rate just under it and creeps up additively.
+//     sets the rate just under it, less what the measure may be off by,
+//     and creeps up additively: quickly after a rough measure, so that
+//     the next refusal measures it well, very slowly after a good one.
 //   - An adaptive pacer starts with a burst of one (every worker leaving
 //     at once meets a small bucket with dozens in flight); the configured
 //     burst returns after quietSpell at the ceiling without a 429.
@@ -71,8 +73,9 @@ type Pacer struct {
 	// server delay given since that refusal (0: none).
 	known     rate.Limit
 	delayCost time.Duration
-	// The current segment: requests accepted (segOK) since segStart, the
-	// end of the last pause (or the first answer of the run); seg the
+	// The current segment: requests accepted (segOK) since segStart, its
+	// first accepted answer (zero: none yet), so that its length is
+	// the server's, not the server's and an answer's way; seg the
 	// last segment a server delay ended, its length and requests
 	// accepted (segT 0: none). atRefusal is the rate at the last refusal.
 	segStart  time.Time
@@ -87,8 +90,15 @@ type Pacer struct {
 	// okAt holds the times of the current segment's accepted requests
 	// (the latest maxOkAt); bucket is the server's bucket as two steady
 	// segments measured it (0: not measured).
-	okAt   []time.Time
-	bucket float64
+	okAt      []time.Time
+	bucket    float64
+	bucketErr float64
+	// shortT and shortN are the length and accepted requests of the
+	// shortest steady segment (0: none), creep the additive rise per
+	// second, relative to known, near the rate known (see Succeeded).
+	shortT time.Duration
+	shortN int
+	creep  float64
 	// fullSince is when the rate last came back to the ceiling (zero:
 	// not yet seen there by Succeeded); the configured burst returns
 	// after quietSpell there.
@@ -118,16 +128,24 @@ const (
 	// when their lengths differ by minSegDiff or more.
 	delayCut    = 0.5
 	underBucket = 0.97
-	minSegDiff  = 100 * time.Millisecond
-	steadyRise  = 1.05
-	maxOkAt     = 1 << 14
-	minWindow   = 250 * time.Millisecond
-	guessBucket = 200 * time.Millisecond
-	creepAdd    = 0.002
+	// A quota measured to within preciseShare of itself sets the rate
+	// to underPrecise of it less that share, rising by creepSlow of it
+	// per second; one measured roughly, to underBucket, rising by
+	// creepFast. segNoise: the requests a segment's count may be off by.
+	preciseShare = 0.02
+	underPrecise = 0.995
+	creepSlow    = 0.0003
+	creepFast    = 0.004
+	segNoise     = 2
+	minSegDiff   = 100 * time.Millisecond
+	steadyRise   = 1.05
+	maxOkAt      = 1 << 14
+	minWindow    = 250 * time.Millisecond
+	guessBucket  = 200 * time.Millisecond
 	// When refusals come with server delays of costlyDelay or more,
 	// the rate is cut by costlyCut only near the rate last refused (the
 	// known rate, or the quota segmentEnds measured), and raised by
-	// creepAdd of the known rate per second (additive) between
+	// creep of the known rate per second (additive) between
 	// nearKnown and pastKnown of it: a token bucket that says "1 s" on
 	// every 429 costs the run a second of everything per probe.
 	costlyDelay          = 250 * time.Millisecond
@@ -302,10 +320,10 @@ func (p *Pacer) Succeeded() {
 	defer p.mu.Unlock()
 	now := p.now()
 	p.ok++
-	if p.segStart.IsZero() {
-		p.segStart = now
-	}
 	if !now.Before(p.pausedUntil) {
+		if p.segStart.IsZero() {
+			p.segStart = now
+		}
 		p.segOK++
 		if len(p.okAt) == maxOkAt {
 			p.okAt = append(p.okAt[:0], p.okAt[maxOkAt/2:]...)
@@ -343,7 +361,11 @@ func (p *Pacer) Succeeded() {
 	if p.costly() && p.cur >= p.known*nearKnown && p.cur < p.known*pastKnown {
 		// Near the rate the server last refused, when each refusal
 		// pauses the whole run for the server's delay: creep.
-		p.set(p.cur + p.known*rate.Limit(creepAdd*dt))
+		c := p.creep
+		if c == 0 {
+			c = creepFast
+		}
+		p.set(p.cur + p.known*rate.Limit(c*dt))
 		return
 	}
 	p.set(p.cur + p.cur*rate.Limit(g*dt) + p.ceiling*rate.Limit(add*dt))
@@ -364,7 +386,7 @@ func (p *Pacer) Throttled() {
 	defer p.mu.Unlock()
 	now := p.now()
 	p.atRefusal = p.cur
-	if p.segStart.IsZero() {
+	if p.segStart.IsZero() && !now.Before(p.pausedUntil) {
 		p.segStart = now
 	}
 	// While probing a refusing server the spell goes on, however long

@@ -116,12 +116,32 @@ func wholeWindows(e *emu, k int, contender func(ctx context.Context) error) ([]e
 	}
 }
 
+// sharpRun is how long the sharp-bucket run lasts, and sharpQuick its
+// target in the shorter -quick run, where the three 429s that measure S
+// cost 6% of the run: a tool that ignores the server's delay, or does not
+// slow down on a 429, is refused far more than 2% of the time, and one
+// that halves and stays there accepts 0.5 S.
+const (
+	sharpRun, sharpRunQuick = 2 * time.Minute, 20 * time.Second
+	sharpQuick              = 0.8
+)
+
 // sharpBucket: a token bucket of S = 50/s with a bucket of only 10, whose
 // 429s carry RetryInfo 1s, and the tool at --qps 4S. Accepted requests per
 // second against S, and the share answered 429, over the run's window.
+//
+// Every 429 pauses the whole run for the second it says (the contract's
+// rule), and in that second the server saves only its bucket: each costs
+// S - 10 = 40 accepted requests, 2.7% of a 30 s run. The tool knows only
+// that S < 4S when it starts, so it needs a few 429s to measure S (three,
+// then one more that measures it to 1%). The target is judged over
+// sharpRun; the figure over the first -duration is printed beside it.
 func sharpBucket(o *options) error {
 	const s, burst = 50.0, 10
-	d := o.duration
+	d := max(o.duration, sharpRun)
+	if o.quick {
+		d = max(o.duration, sharpRunQuick)
+	}
 	rows := int(3 * s * d.Seconds())
 	e, err := startEmulator(o.bin, "--latency", o.adaptLat.String())
 	if err != nil {
@@ -143,7 +163,11 @@ func sharpBucket(o *options) error {
 	if err != nil {
 		return err
 	}
-	w, _, err := measure(e, d, func(ctx context.Context) error {
+	var marks []time.Duration
+	if o.duration < d {
+		marks = []time.Duration{o.duration}
+	}
+	w, early, _, err := measureMarks(e, d, 0, marks, func(ctx context.Context) error {
 		_, err := runToolCtx(ctx, o.bin, e, dir, nil, "--qps", fmt.Sprint(4*s), "--max-duration", (d + 30*time.Second).String(),
 			"--ledger", filepath.Join(dir, "ledger"), filepath.Join(dir, "in.csv"))
 		return err
@@ -151,10 +175,21 @@ func sharpBucket(o *options) error {
 	if err != nil {
 		return err
 	}
-	acc := float64(w.accepted) / w.secs
-	share := float64(w.throttled) / float64(max(1, w.requests))
-	report("sharp-bucket", acc >= 0.95*s && share < 0.02, fmt.Sprintf("S=%g", s), fmt.Sprintf("bucket=%d", burst), "retry-info=1s",
+	figures := func(w window) (acc, share float64) {
+		return float64(w.accepted) / w.secs, float64(w.throttled) / float64(max(1, w.requests))
+	}
+	for _, w := range early {
+		acc, share := figures(w)
+		fmt.Printf("%-13s window=%.1fs  accepted=%.3fxS  429=%.2f%%  (info: the first %s of the run below)\n",
+			"sharp-bucket", w.secs, acc/s, 100*share, o.duration)
+	}
+	acc, share := figures(w)
+	target := 0.95
+	if o.quick {
+		target = sharpQuick
+	}
+	report("sharp-bucket", acc >= target*s && share < 0.02, fmt.Sprintf("S=%g", s), fmt.Sprintf("bucket=%d", burst), "retry-info=1s",
 		fmt.Sprintf("qps=%g", 4*s), fmt.Sprintf("window=%.1fs", w.secs), fmt.Sprintf("accepted=%.3fxS", acc/s),
-		fmt.Sprintf("429=%.2f%%", 100*share), "target:accepted>=0.95xS,429<2%")
+		fmt.Sprintf("429=%.2f%%", 100*share), fmt.Sprintf("target:accepted>=%gxS,429<2%%", target))
 	return nil
 }

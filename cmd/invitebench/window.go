@@ -49,6 +49,14 @@ func measure(e *emu, d time.Duration, contender func(ctx context.Context) error)
 // window's start, and the measured span is [that start, start+d], the same
 // windows for every contender. align 0: measure.
 func measureAligned(e *emu, d, align time.Duration, contender func(ctx context.Context) error) (window, emulator.Stats, error) {
+	w, _, st, err := measureMarks(e, d, align, nil, contender)
+	return w, st, err
+}
+
+// measureMarks is measureAligned that also returns the counts over the
+// first m of the window, for each m of marks (ascending, shorter than d;
+// fewer when the contender ends before).
+func measureMarks(e *emu, d, align time.Duration, marks []time.Duration, contender func(ctx context.Context) error) (window, []window, emulator.Stats, error) {
 	var s0 emulator.Stats
 	var t0 time.Time
 	if align > 0 {
@@ -56,7 +64,7 @@ func measureAligned(e *emu, d, align time.Duration, contender func(ctx context.C
 		time.Sleep(time.Until(t0))
 		var err error
 		if s0, err = e.stats(); err != nil {
-			return window{}, s0, err
+			return window{}, nil, s0, err
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -68,7 +76,7 @@ func measureAligned(e *emu, d, align time.Duration, contender func(ctx context.C
 		if err != nil {
 			cancel()
 			<-done
-			return window{}, st, err
+			return window{}, nil, st, err
 		}
 		if totalRequests(st) > 0 {
 			s0, t0 = st, time.Now()
@@ -76,16 +84,29 @@ func measureAligned(e *emu, d, align time.Duration, contender func(ctx context.C
 		}
 		select {
 		case err := <-done:
-			return window{}, st, fmt.Errorf("contender ended before its first request: %v", err)
+			return window{}, nil, st, fmt.Errorf("contender ended before its first request: %v", err)
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
 	finished := false
 	var runErr error
-	select {
-	case <-time.After(time.Until(t0.Add(d))):
-	case runErr = <-done:
-		finished = true // out of rows: the window ends with it
+	var early []window
+	for _, m := range append(marks, d) {
+		select {
+		case <-time.After(time.Until(t0.Add(m))):
+		case runErr = <-done:
+			finished = true // out of rows: the window ends with it
+		}
+		if finished || m == d {
+			break
+		}
+		st, err := e.stats()
+		if err != nil {
+			cancel()
+			<-done
+			return window{}, nil, st, err
+		}
+		early = append(early, diffStats(s0, st, time.Since(t0).Seconds()))
 	}
 	s1, err := e.stats()
 	t1 := time.Now()
@@ -94,7 +115,7 @@ func measureAligned(e *emu, d, align time.Duration, contender func(ctx context.C
 		runErr = <-done
 	}
 	if err != nil {
-		return window{}, s1, err
+		return window{}, nil, s1, err
 	}
 	end, err := e.stats()
 	if err == nil && runErr != nil && !errors.Is(runErr, context.Canceled) {
@@ -104,5 +125,5 @@ func measureAligned(e *emu, d, align time.Duration, contender func(ctx context.C
 	if finished {
 		fmt.Printf("# note: the contender ran out of rows %.1fs into its %s window\n", w.secs, d)
 	}
-	return w, end, err
+	return w, early, end, err
 }
