@@ -273,11 +273,12 @@ func reportScale(o *options, small, full, nosync scaleRun) {
 	report("scale-rss", full.t.maxRSS <= 100<<20, fmt.Sprintf("rows=%d", full.rows), ledger,
 		fmt.Sprintf("peak=%.1fMiB", mib(full.t.maxRSS)), "target<=100MiB")
 	growth := float64(full.t.maxRSS-small.t.maxRSS) / float64(full.rows-small.rows)
-	report("scale-growth", growth <= 64, fmt.Sprintf("rows=%d->%d", small.rows, full.rows),
+	judge := fullSize(o)
+	judge("scale-growth", growth <= 64, fmt.Sprintf("rows=%d->%d", small.rows, full.rows),
 		fmt.Sprintf("growth=%.1fB/row", growth), "target<=64B/row")
 	rate := float64(full.rows) / full.t.wall.Seconds()
 	rateOff := float64(nosync.rows) / nosync.t.wall.Seconds()
-	report("scale-rate", rate >= 5000, fmt.Sprintf("rows=%d", full.rows), "fsync=on", fmt.Sprintf("rows/s=%.0f", rate),
+	judge("scale-rate", rate >= 5000, fmt.Sprintf("rows=%d", full.rows), "fsync=on", fmt.Sprintf("rows/s=%.0f", rate),
 		fmt.Sprintf("fsync-off=%.0f", rateOff), fmt.Sprintf("on/off=%.2f", rate/rateOff), "target>=5000")
 	cpu := float64(full.t.cpu().Microseconds()) / float64(full.rows)
 	cpuOff := float64(nosync.t.cpu().Microseconds()) / float64(nosync.rows)
@@ -289,7 +290,7 @@ func reportScale(o *options, small, full, nosync scaleRun) {
 		fields = append(fields, fmt.Sprintf("=%.2fx-bare-request(%.1fµs)", cpu/(float64(ref.Nanoseconds())/1e3),
 			float64(ref.Nanoseconds())/1e3))
 	}
-	report("scale-cpu", cpu <= 150, append(fields, "target<=150µs/row")...)
+	judge("scale-cpu", cpu <= 150, append(fields, "target<=150µs/row")...)
 }
 
 // resume: the same command again after the big run. First with every row
