@@ -2,6 +2,7 @@ package reports
 
 import (
 	"bufio"
+	"context"
 	"encoding/csv"
 	"fmt"
 	"io"
@@ -28,6 +29,13 @@ type OutcomeFunc func(row int) (batch.Outcome, string)
 // run's report covers the earlier runs' rows too. It returns the number of
 // rows written and the number of input records.
 func WriteReport(path string, in io.Reader, opts input.Options, runID string, outcome OutcomeFunc) (written, records int, err error) {
+	return writeReport(context.Background(), path, in, opts, runID, outcome, -1)
+}
+
+// writeReport is WriteReport, given up (the old report left in place) when
+// ctx ends; with upTo >= 0 it stops reading the input after record upTo
+// (no later record has an outcome), and records counts only those read.
+func writeReport(ctx context.Context, path string, in io.Reader, opts input.Options, runID string, outcome OutcomeFunc, upTo int) (written, records int, err error) {
 	rd, err := input.Open(in, opts)
 	if err != nil {
 		return 0, 0, fmt.Errorf("report: %w", err)
@@ -40,7 +48,10 @@ func WriteReport(path string, in io.Reader, opts input.Options, runID string, ou
 			return err
 		}
 		line := make([]string, len(header))
-		for {
+		for upTo < 0 || records < upTo {
+			if records%4096 == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
 			rec, err := rd.Next()
 			if err == io.EOF {
 				break

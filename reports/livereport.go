@@ -1,0 +1,188 @@
+package reports
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/invitebatch/invitebatch/batch"
+	"github.com/invitebatch/invitebatch/batch/input"
+)
+
+// DefaultReportInterval is how often a run rewrites its report while it
+// goes on (CONTRACT.md: "until a run finishes, the report lists the rows
+// processed so far"), for a report that takes well under a second to write.
+const DefaultReportInterval = 5 * time.Second
+
+// reportCostFactor bounds the refresher's share of a CPU: after a rewrite
+// that took d, the next starts no sooner than reportCostFactor*d later, so
+// rewriting a report of a million rows (about a second) costs a run at most
+// 1/(reportCostFactor+1) of one core, and a large report is refreshed less
+// often than a small one.
+const reportCostFactor = 20
+
+// LiveReport is the sink of a run's outcomes that keeps its report on disk
+// while the run goes on. It records each outcome in the run's outcome table
+// (a CheckpointState, earlier runs' outcomes included for a resumed run) and
+// rewrites the report from a snapshot of that table, atomically (readers
+// see a complete CSV, the old one or the new one), in the background: at
+// once when started, then every interval (see reportCostFactor) while
+// outcomes come in. Before each rewrite it makes the checkpoint durable up
+// to the snapshot (Durable), so the report never lists a row that a crash
+// could make the resumed run do again. The final report is written by the
+// run after Stop, from the table (Table).
+type LiveReport struct {
+	path  string
+	in    func() io.Reader // the input from its start; safe while the run reads it
+	opts  input.Options
+	runID string
+	// durable makes every outcome recorded so far durable in the
+	// checkpoint (nil: no checkpoint, a dry run).
+	durable func() error
+
+	mu      sync.Mutex
+	table   *CheckpointState
+	changes uint64 // outcomes recorded so far
+
+	stop   chan struct{}
+	done   chan struct{}
+	cancel context.CancelFunc
+}
+
+var _ batch.Sink = (*LiveReport)(nil)
+
+// LiveReportOptions configure a LiveReport.
+type LiveReportOptions struct {
+	Path  string           // the report
+	Input func() io.Reader // a reader of the input from its start, each call a new one
+	Opts  input.Options    // the input's options, as the run reads it
+	RunID string
+	// Durable, if set, makes every outcome the checkpoint was given so far
+	// durable (Checkpoint.Flush). The run records each outcome in the
+	// checkpoint before the LiveReport (Tee(checkpoint, live)), so that a
+	// snapshot of the table holds only rows the checkpoint was given.
+	Durable func() error
+}
+
+// NewLiveReport returns a LiveReport over table. Nothing is written until
+// Start.
+func NewLiveReport(table *CheckpointState, o LiveReportOptions) *LiveReport {
+	return &LiveReport{path: o.Path, in: o.Input, opts: o.Opts, runID: o.RunID, durable: o.Durable, table: table}
+}
+
+// Record sets r's outcome in the table.
+func (l *LiveReport) Record(r batch.Result) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.changes++
+	return l.table.Record(r)
+}
+
+// Table returns the outcome table. Read it only after Stop, or before
+// Start: the run writes it meanwhile.
+func (l *LiveReport) Table() *CheckpointState { return l.table }
+
+// snapshot returns a copy of the table's outcomes and reasons, and how many
+// outcomes had been recorded.
+func (l *LiveReport) snapshot() (*CheckpointState, uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t := l.table
+	return &CheckpointState{
+		outcomes:  append([]batch.Outcome(nil), t.outcomes...),
+		reasonIdx: append([]uint32(nil), t.reasonIdx...),
+		// Only ever appended to: the elements a copy of the slice header
+		// sees never change.
+		reasonList: t.reasonList,
+	}, l.changes
+}
+
+// Refresh rewrites the report from the outcomes recorded so far, once the
+// checkpoint holds them durably. It gives up, leaving the old report, when
+// ctx ends. It returns how many outcomes the report reflects.
+func (l *LiveReport) Refresh(ctx context.Context) (uint64, error) {
+	snap, changes := l.snapshot()
+	if l.durable != nil {
+		if err := l.durable(); err != nil {
+			return 0, err
+		}
+	}
+	// No record after the last with an outcome is read: a new run's first
+	// report is its header.
+	_, _, err := writeReport(ctx, l.path, l.in(), l.opts, l.runID, snap.Outcome, snap.Rows())
+	return changes, err
+}
+
+// Start rewrites the report at once (a new run: its header; a resumed
+// run: after the interval), then every interval (at least
+// reportCostFactor times as long as the last rewrite took) while new
+// outcomes come in, until Stop. A failed rewrite is tried again at the next
+// turn, and passed to warn if the one before worked: the run goes on, and
+// its final report is written after Stop.
+func (l *LiveReport) Start(interval time.Duration, warn func(error)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	l.stop, l.done, l.cancel = make(chan struct{}), make(chan struct{}), cancel
+	go func() {
+		defer close(l.done)
+		var shown uint64
+		first, failing := true, false
+		// A new run replaces the last run's report with its header at
+		// once; a resumed run's report on disk lists the earlier rows
+		// already, and is rewritten after the interval like any other.
+		l.mu.Lock()
+		wait := time.Duration(0)
+		if l.table.Rows() > 0 {
+			wait = interval
+		}
+		l.mu.Unlock()
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		for {
+			select {
+			case <-l.stop:
+				return
+			case <-t.C:
+			}
+			wait = interval
+			l.mu.Lock()
+			changed := l.changes != shown
+			l.mu.Unlock()
+			if changed || first {
+				start := time.Now()
+				n, err := l.Refresh(ctx)
+				switch {
+				case err == nil:
+					shown, first, failing = n, false, false
+				case errors.Is(err, context.Canceled):
+					return
+				case !failing: // once, until a rewrite works again
+					failing = true
+					warn(fmt.Errorf("report not refreshed: %w", err))
+				}
+				wait = max(interval, reportCostFactor*time.Since(start))
+			}
+			t.Reset(wait)
+		}
+	}()
+}
+
+// Stop ends the refreshes, giving up one in progress, and returns once
+// none is: the run's final report then comes last.
+func (l *LiveReport) Stop() {
+	if l.stop == nil {
+		return
+	}
+	l.cancel()
+	close(l.stop)
+	<-l.done
+	l.stop = nil
+}
+
+// RemoveReportTemps removes the temporary files that a crash in the middle
+// of a rewrite of the report at path left behind (each holds rows of the
+// report: personal data). Only safe while no other run can be writing that
+// report: under the lock of the checkpoint the report belongs to.
+func RemoveReportTemps(path string) error { return removeStaleTemps(path) }

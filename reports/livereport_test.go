@@ -1,0 +1,148 @@
+package reports
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/invitebatch/invitebatch/batch"
+	"github.com/invitebatch/invitebatch/batch/input"
+)
+
+// liveInput returns an input of n rows and its reader func.
+func liveInput(n int) func() io.Reader {
+	var b strings.Builder
+	b.WriteString("email,name\n")
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, "u%07d@example.com,User %d\n", i, i)
+	}
+	s := b.String()
+	return func() io.Reader { return strings.NewReader(s) }
+}
+
+func readFile(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestLiveReportRefresh(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.report.csv")
+	if err := os.WriteFile(path, []byte("the last run's report\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var flushes atomic.Int32
+	l := NewLiveReport(NewOutcomeTable(), LiveReportOptions{Path: path, Input: liveInput(5), RunID: "r1",
+		Durable: func() error { flushes.Add(1); return nil }})
+	if _, err := l.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, path); got != "row,email,outcome,error,run_id,name\n" {
+		t.Errorf("a run without outcomes yet: report %q, want the header only", got)
+	}
+	for _, r := range []batch.Result{{Row: 4, Email: "u0000004@example.com", Outcome: batch.Failed, Reason: "503"}, {Row: 2, Email: "u0000002@example.com", Outcome: batch.Sent}} {
+		if err := l.Record(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := l.Refresh(context.Background())
+	if err != nil || n != 2 {
+		t.Fatalf("refresh: %d outcomes, %v", n, err)
+	}
+	want := "row,email,outcome,error,run_id,name\n2,u0000002@example.com,sent,,r1,User 2\n4,u0000004@example.com,failed,503,r1,User 4\n"
+	if got := readFile(t, path); got != want {
+		t.Errorf("report %q, want %q", got, want)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("report mode: %v %v, want 0600", fi.Mode().Perm(), err)
+	}
+	if flushes.Load() != 2 {
+		t.Errorf("the checkpoint was made durable %d times, want before each of the 2 rewrites", flushes.Load())
+	}
+}
+
+// A rewrite whose checkpoint cannot be made durable, or that is given up,
+// leaves the report as it was, and no temporary file.
+func TestLiveReportRefreshFailsCleanly(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "users.report.csv")
+	if err := os.WriteFile(path, []byte("old\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	table := NewOutcomeTable()
+	_ = table.Record(batch.Result{Row: 1, Outcome: batch.Sent})
+	broken := errors.New("fsync failed")
+	l := NewLiveReport(table, LiveReportOptions{Path: path, Input: liveInput(10000), RunID: "r1", Durable: func() error { return broken }})
+	if _, err := l.Refresh(context.Background()); !errors.Is(err, broken) {
+		t.Errorf("refresh with a broken checkpoint: %v, want %v", err, broken)
+	}
+	l = NewLiveReport(table, LiveReportOptions{Path: path, Input: liveInput(10000), RunID: "r1"})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := l.Refresh(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("refresh given up: %v, want context.Canceled", err)
+	}
+	if got := readFile(t, path); got != "old\n" {
+		t.Errorf("report %q, want the old one", got)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".*")); len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+// Started, a LiveReport rewrites the report as outcomes come in; after
+// Stop it writes nothing more.
+func TestLiveReportStartStop(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.report.csv")
+	l := NewLiveReport(NewOutcomeTable(), LiveReportOptions{Path: path, Input: liveInput(3), RunID: "r1"})
+	l.Start(time.Millisecond, func(err error) { t.Errorf("warn: %v", err) })
+	_ = l.Record(batch.Result{Row: 1, Email: "u0000001@example.com", Outcome: batch.Sent})
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(readFileOrEmpty(path), "u0000001@example.com,sent") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the report never listed the recorded row: %q", readFileOrEmpty(path))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	l.Stop()
+	_ = l.Record(batch.Result{Row: 3, Email: "u0000003@example.com", Outcome: batch.Sent})
+	time.Sleep(20 * time.Millisecond)
+	if got := readFileOrEmpty(path); strings.Contains(got, "u0000003") {
+		t.Errorf("the report was rewritten after Stop: %q", got)
+	}
+	l.Stop() // twice is fine
+}
+
+func readFileOrEmpty(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
+}
+
+// BenchmarkLiveReportRefresh1M is the cost of one rewrite of a
+// million-row report (every row with an outcome): what the refresher's
+// pacing (reportCostFactor) is measured against.
+func BenchmarkLiveReportRefresh1M(b *testing.B) {
+	const n = 1_000_000
+	table := NewOutcomeTable()
+	for row := 1; row <= n; row++ {
+		_ = table.Record(batch.Result{Row: row, Outcome: batch.Sent})
+	}
+	path := filepath.Join(b.TempDir(), "users.report.csv")
+	l := NewLiveReport(table, LiveReportOptions{Path: path, Input: liveInput(n), Opts: input.Options{}, RunID: "20261201T000000Z-abcdef01"})
+	b.ResetTimer()
+	for range b.N {
+		if _, err := l.Refresh(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
