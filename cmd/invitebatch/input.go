@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -113,6 +114,11 @@ func (in *runInput) records(opts input.Options) (*input.Reader, error) {
 	}
 	return input.Open(in.f, opts)
 }
+
+// reader returns a new reader of the input's copy from its start, which
+// reads without moving the file's offset: the run's reader uses it
+// meanwhile.
+func (in *runInput) reader() io.Reader { return io.NewSectionReader(in.f, 0, math.MaxInt64) }
 
 // writeReport writes the report from the input's copy.
 func (in *runInput) writeReport(report string, opts input.Options, runID string, outcome reports.OutcomeFunc) error {

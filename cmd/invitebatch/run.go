@@ -345,16 +345,30 @@ func (o *runOptions) run(e env) (code int, err error) {
 	if err := o.confirm(e, todo, sum.Endpoint); err != nil {
 		return exitUsage, err
 	}
-	var sink batch.Sink = table
+	// The report lists the rows processed so far while the run goes on
+	// (reports.LiveReport): rewritten from the outcome table, never ahead
+	// of the checkpoint, which is therefore given each outcome first.
+	liveOpts := reports.LiveReportOptions{Path: o.report, Input: in.reader, Opts: inOpts, RunID: runID}
+	var sink batch.Sink
 	if cp != nil {
-		sink = reports.Tee(table, cp)
+		liveOpts.Durable = cp.Flush
+		if err := reports.RemoveReportTemps(o.report); err != nil {
+			log.Warn("temporary report files of a crashed run not removed", zap.Error(err))
+		}
+	}
+	live := reports.NewLiveReport(table, liveOpts)
+	sink = live
+	if cp != nil {
+		sink = reports.Tee(cp, live)
 	}
 	bar := o.newProgress(e, todo)
 	if bar != nil {
 		sink = reports.Tee(sink, bar)
 	}
 	stopMetrics := o.periodicMetrics(r, *sum, table, log)
+	live.Start(reports.DefaultReportInterval, func(err error) { log.Warn("report", zap.String("path", o.report), zap.Error(err)) })
 	stats, runErr := r.Run(e.ctx, src, sink)
+	live.Stop()
 	stopMetrics()
 	bar.finish()
 
