@@ -40,18 +40,64 @@ type fakeOAuth struct {
 	issued  map[string]time.Time // token -> expiry
 	refused map[string]bool      // tokens the API refuses although unexpired
 	revoked bool                 // every grant gets invalid_grant
+	// Token requests from number hangFrom on (counted from 1; 0: none)
+	// are accepted and never answered, like a half-open connection, until
+	// the client gives up or the test ends; hung counts them.
+	hangFrom, requests, hung int
+	release                  chan struct{}
 }
 
 func newFakeOAuth(t *testing.T) *fakeOAuth {
-	f := &fakeOAuth{t: t, expiresIn: 3600, issued: map[string]time.Time{}, refused: map[string]bool{}}
+	f := &fakeOAuth{t: t, expiresIn: 3600, issued: map[string]time.Time{}, refused: map[string]bool{},
+		release: make(chan struct{})}
 	f.srv = httptest.NewServer(f)
 	t.Cleanup(f.srv.Close)
+	t.Cleanup(func() { close(f.release) }) // first: Close waits for the hung requests
 	return f
+}
+
+// hangFromRequest makes token requests hang from the nth from now on (n =
+// 1: the next one); 0 answers them all again.
+func (f *fakeOAuth) hangFromRequest(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hangFrom = 0
+	if n > 0 {
+		f.hangFrom = f.requests + n
+	}
+}
+
+// hungRequests is how many token requests were held unanswered.
+func (f *fakeOAuth) hungRequests() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.hung
+}
+
+// hold holds a token request unanswered if it is to hang, and reports so.
+func (f *fakeOAuth) hold(r *http.Request) bool {
+	f.mu.Lock()
+	f.requests++
+	hang := f.hangFrom > 0 && f.requests >= f.hangFrom
+	if hang {
+		f.hung++
+	}
+	f.mu.Unlock()
+	if hang {
+		select {
+		case <-r.Context().Done():
+		case <-f.release:
+		}
+	}
+	return hang
 }
 
 func (f *fakeOAuth) tokenURL() string { return f.srv.URL + "/token" }
 
 func (f *fakeOAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if f.hold(r) {
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	if r.Method != http.MethodPost || r.URL.Path != "/token" || r.ParseForm() != nil {
 		f.t.Errorf("token endpoint: got %s %s", r.Method, r.URL)

@@ -46,11 +46,22 @@ type authWorld struct {
 
 func newAuthWorld(t *testing.T) *authWorld {
 	t.Helper()
+	return newAuthWorldVia(t, nil)
+}
+
+// newAuthWorldVia is newAuthWorld with the API served through wrap (if not
+// nil) around the recorder and the emulator.
+func newAuthWorldVia(t *testing.T, wrap func(http.Handler) http.Handler) *authWorld {
+	t.Helper()
 	emu := emulator.New(emulator.Options{Customer: testCustomer})
 	oauth := newFakeOAuth(t)
 	emu.RequireToken(oauth.valid)
 	api := &apiRecorder{emu: emu}
-	srv := httptest.NewServer(api)
+	var h http.Handler = api
+	if wrap != nil {
+		h = wrap(api)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	w := &authWorld{world: &world{t: t, emu: emu, srv: srv, dir: t.TempDir()}, oauth: oauth, api: api}
 	w.writeKeys()
@@ -112,6 +123,11 @@ func (w *authWorld) writeRows(n int) []string {
 // with an environment free of the host's Google credentials, plus env.
 func (w *authWorld) runAuth(env []string, args ...string) result {
 	w.t.Helper()
+	return runCmd(w.t, w.authCmd(env, args...))
+}
+
+// authCmd is the command runAuth runs.
+func (w *authWorld) authCmd(env []string, args ...string) *exec.Cmd {
 	cmd := exec.Command(binary, append([]string{"run", "--customer", testCustomer, "--endpoint", w.srv.URL + "/"}, args...)...)
 	cmd.Dir = w.dir
 	for _, kv := range os.Environ() {
@@ -125,7 +141,7 @@ func (w *authWorld) runAuth(env []string, args ...string) result {
 	cmd.Env = append(cmd.Env, "HOME="+w.path("home"), "CLOUDSDK_CONFIG="+w.path("gcloud"),
 		"XDG_STATE_HOME="+w.path("state"), "GCE_METADATA_HOST=127.0.0.1:1")
 	cmd.Env = append(cmd.Env, env...)
-	return runCmd(w.t, cmd)
+	return cmd
 }
 
 // checkAllSent checks that every address was emailed exactly once and

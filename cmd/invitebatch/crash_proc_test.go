@@ -75,13 +75,20 @@ func (w *world) start(args ...string) *proc {
 		"XDG_STATE_HOME="+w.path("state"),
 		goraceEnv,
 	)
-	p := &proc{t: w.t, cmd: cmd, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	return startCmd(w.t, cmd)
+}
+
+// startCmd starts cmd without waiting for it; the test's cleanup kills it
+// if it still runs.
+func startCmd(t *testing.T, cmd *exec.Cmd) *proc {
+	t.Helper()
+	p := &proc{t: t, cmd: cmd, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
 	if err := cmd.Start(); err != nil {
-		w.t.Fatalf("start %v: %v", args, err)
+		t.Fatalf("start %v: %v", cmd.Args, err)
 	}
 	go func() { p.err = cmd.Wait(); close(p.done) }()
-	w.t.Cleanup(func() {
+	t.Cleanup(func() {
 		select {
 		case <-p.done:
 		default:

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"encoding/csv"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// sendHolder serves the API through next, except the first n sends: it
+// accepts them and never answers, until the client gives up or the test
+// ends. The odd-numbered ones are performed by next first, the even ones
+// never reach it, so that the client cannot know whether they went out.
+type sendHolder struct {
+	next    http.Handler
+	n       int
+	release chan struct{}
+
+	mu     sync.Mutex
+	held   int
+	emails []string // of the held sends
+}
+
+func (h *sendHolder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, ":send") {
+		h.next.ServeHTTP(w, r)
+		return
+	}
+	h.mu.Lock()
+	hold := h.held < h.n
+	if hold {
+		h.held++
+		email := strings.TrimSuffix(r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:], ":send")
+		h.emails = append(h.emails, email)
+	}
+	k := h.held
+	h.mu.Unlock()
+	if !hold {
+		h.next.ServeHTTP(w, r)
+		return
+	}
+	if k%2 == 1 {
+		h.next.ServeHTTP(httptest.NewRecorder(), r) // performed; the reply is lost
+	}
+	select {
+	case <-r.Context().Done():
+	case <-h.release:
+	}
+}
+
+func (h *sendHolder) heldSends() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.held
+}
+
+func (h *sendHolder) heldEmails() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.emails...)
+}
+
+// ledgerLast returns the last status the ledger at path records for each
+// address (ledger show).
+func ledgerLast(t *testing.T, w *world, path string) map[string]string {
+	t.Helper()
+	show := w.run("ledger", "show", "--ledger", path)
+	recs, err := csv.NewReader(strings.NewReader(show.stdout)).ReadAll()
+	if show.code != 0 || err != nil || len(recs) < 1 {
+		t.Fatalf("ledger show: exit %d, %v\n%s%s", show.code, err, show.stdout, show.stderr)
+	}
+	last := map[string]string{}
+	for _, r := range recs[1:] {
+		last[r[1]] = r[2]
+	}
+	return last
+}
+
+// forcedExitMessage is what the process says when the second Ctrl-C's
+// backstop ends it (app.go).
+const forcedExitMessage = "forced exit; the same command resumes"
+
+// A second Ctrl-C exits within 2 s even when cancelling the run does not
+// end it. Here the access token expires mid-run and its renewal hangs: the
+// token endpoint accepts the connection and never answers. x/oauth2's
+// TokenSource.Token takes no context, so the workers waiting for the token
+// ignore the cancelled run and wait out the 30 s token-fetch timeout;
+// meanwhile two sends hang in flight (one delivered, one not), their
+// intents in the ledger. The process must exit 3 with its forced-exit
+// message within about 2 s of the second signal, and the rerun settles both
+// intents: one email each, and no row is ever reported sent that was not.
+func TestE2ESecondStopExitsDuringHungTokenFetch(t *testing.T) {
+	holder := &sendHolder{n: 2, release: make(chan struct{})}
+	w := newAuthWorldVia(t, func(next http.Handler) http.Handler { holder.next = next; return holder })
+	t.Cleanup(func() { close(holder.release) }) // before the server's Close, which waits for them
+	// x/oauth2 renews a token 10 s before it expires: an 11 s token is
+	// renewed after about 1 s. The first token request is answered, the
+	// renewal hangs.
+	w.oauth.expiresIn = 11
+	w.oauth.hangFromRequest(2)
+	emails := w.writeRows(40)
+	args := []string{"--credentials", "key.json", "--impersonate-user", adminEmail, "--lookup", "get",
+		"--workers", "4", "--qps", "20", "--request-timeout", "1h", "--ledger", "ledger", "users.csv"}
+	p := startCmd(t, w.authCmd([]string{goraceEnv}, args...))
+
+	deadline := time.Now().Add(60 * time.Second)
+	for holder.heldSends() < holder.n || w.oauth.hungRequests() < 1 {
+		if p.exited() || time.Now().After(deadline) {
+			t.Fatalf("got %d held sends and %d hung token requests, want %d and 1; stderr:\n%s",
+				holder.heldSends(), w.oauth.hungRequests(), holder.n, p.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.signal(os.Interrupt) // the held sends (1 h) and the token fetch (30 s) go on
+	time.Sleep(200 * time.Millisecond)
+	if p.exited() {
+		t.Fatalf("the first Ctrl-C ended the run with sends in flight: the test proves nothing\n%s", p.stderr.String())
+	}
+	p.signal(os.Interrupt)
+	second := time.Now()
+	res := p.wait(60 * time.Second)
+	took := time.Since(second)
+	t.Logf("exited %v after the second Ctrl-C (%d token requests hung)", took.Round(time.Millisecond), w.oauth.hungRequests())
+	checkRaces(t, res.stderr)
+	if res.code != exitStopped || !strings.Contains(res.stderr, forcedExitMessage) {
+		t.Errorf("got exit %d, want %d with %q\n%s", res.code, exitStopped, forcedExitMessage, res.stderr)
+	}
+	if took > 2*time.Second {
+		t.Errorf("exited %v after the second Ctrl-C, want within 2 s", took.Round(time.Millisecond))
+	}
+	// The held sends are left as intents, one of them delivered.
+	last := ledgerLast(t, w.world, "ledger")
+	for _, e := range holder.heldEmails() {
+		if last[e] != "send_intent" {
+			t.Errorf("%s: ledger ends with %q, want send_intent (a send in flight)", e, last[e])
+		}
+	}
+	// Whatever the stopped run recorded as sent went out.
+	if cp := w.checkpoint("users.checkpoint"); cp != nil {
+		for row := 1; row <= cp.Rows() && row <= len(emails); row++ {
+			if oc, _ := cp.Outcome(row); oc.String() == "sent" && w.emu.Sends(emails[row-1]) != 1 {
+				t.Errorf("row %d (%s): recorded sent, %d emails", row, emails[row-1], w.emu.Sends(emails[row-1]))
+			}
+		}
+	}
+
+	w.oauth.hangFromRequest(0)
+	if res := w.runAuth([]string{goraceEnv}, args...); res.code != 0 {
+		t.Fatalf("rerun: got exit %d, want 0\n%s", res.code, res.stderr)
+	} else {
+		checkRaces(t, res.stderr)
+	}
+	checkReport(t, w.report("users.report.csv"), len(emails))
+	w.checkAllSent(emails)
+}
