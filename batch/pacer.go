@@ -69,6 +69,9 @@ type Pacer struct {
 	probe       time.Duration
 	refused     int  // 429s since the last accepted request
 	probeOut    bool // a probe has left and not been answered
+	// resumed is closed (and replaced) when a pause ends early: a probe
+	// was accepted, and the requests waiting out the pause may go now.
+	resumed chan struct{}
 	// known is the rate at the last refusal; delayCost the longest
 	// server delay given since that refusal (0: none).
 	known     rate.Limit
@@ -192,6 +195,7 @@ func newPacer(qps float64, burst int, adaptive bool, now func() time.Time) *Pace
 	return &Pacer{
 		lim:      l,
 		booking:  make(chan struct{}, maxBooked),
+		resumed:  make(chan struct{}),
 		now:      now,
 		ceiling:  lim,
 		floor:    floor,
@@ -253,17 +257,25 @@ func (p *Pacer) leave() bool {
 	return true
 }
 
-// waitPause sleeps until the pacer is no longer paused.
+// waitPause sleeps until the pacer is no longer paused: until the pause
+// runs out, or ends early (resumed).
 func (p *Pacer) waitPause(ctx context.Context) error {
 	for {
 		p.mu.Lock()
 		d := p.pausedUntil.Sub(p.now())
+		resumed := p.resumed
 		p.mu.Unlock()
 		if d <= 0 {
 			return nil
 		}
-		if err := sleep(ctx, d); err != nil {
-			return err
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-resumed:
+			t.Stop()
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
 		}
 	}
 }
@@ -331,8 +343,13 @@ func (p *Pacer) Succeeded() {
 		p.okAt = append(p.okAt, now)
 	}
 	if p.probe > 0 {
-		// A probe accepted: the window has ended; everyone may go.
-		p.pausedUntil = now
+		// A probe accepted: the window has ended; everyone may go, now
+		// (not when the pause they are waiting out would have ended).
+		if p.pausedUntil.After(now) {
+			p.pausedUntil = now
+			close(p.resumed)
+			p.resumed = make(chan struct{})
+		}
 	}
 	p.probe, p.refused, p.probeOut = 0, 0, false
 	if p.cur >= p.ceiling && p.lim.Burst() != p.burst {

@@ -225,3 +225,31 @@ func TestPacerPauseHoldsEveryRequest(t *testing.T) {
 		t.Errorf("%d requests left during a pause, want 0", n)
 	}
 }
+
+// A probe accepted ends the pause for the requests already waiting it
+// out, at once: a used-up window has ended. (They slept until the pause
+// would have run out, up to maxProbePause: with 4 s windows, most of the
+// next window was gone when they woke.)
+func TestPacerAcceptedProbeWakesWaiters(t *testing.T) {
+	p := NewPacer(100, 1, true)
+	p.mu.Lock()
+	p.probe = time.Hour
+	p.pause(p.now(), time.Hour)
+	p.mu.Unlock()
+	done := make(chan error, 3)
+	for range 3 {
+		go func() { done <- p.Wait(context.Background()) }()
+	}
+	time.Sleep(50 * time.Millisecond) // let them start waiting (not needed to pass)
+	p.Succeeded()
+	for range 3 {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a request still waits out an hour's pause after a probe was accepted")
+		}
+	}
+}

@@ -98,10 +98,13 @@ func adapt(o *options) error {
 
 // adaptRise starts the quota at S/2 and raises it to S halfway through.
 // The accepted rate is measured over the last third of each half, once the
-// pacer has had time to react.
+// pacer has had time to react. Each half lasts 12 s at least: the pacer
+// raises its rate by 2% per second plus 3% per second since the last 429,
+// so it takes about 4 s to double (an 8 s half left it 2.7 s, and a
+// loaded machine measured 0.86 S).
 func adaptRise(o *options) error {
 	s := o.adaptS
-	d := max(2*o.duration, 16*time.Second)
+	d := max(2*o.duration, 24*time.Second)
 	e, err := startEmulator(o.bin, "--latency", o.adaptLat.String(), "--quota", fmt.Sprint(s/2))
 	if err != nil {
 		return err
