@@ -42,11 +42,25 @@ func (r *Runner) decideCancel(ctx context.Context, t *tally, email string) (Outc
 	// hand, as for a send; one whose cancel certainly never had an effect is
 	// undone when the run stops.
 	var intended, left bool
-	ready := r.intendReady(email, LedgerCancelIntent, &intended, &left, func() error { return r.restoreLedger(t, email, prior) })
+	// closeIntent puts back what the ledger said before, once: the cancel
+	// after the intent certainly had no effect.
+	closeIntent := func() error {
+		if !intended {
+			return nil
+		}
+		intended = false
+		return r.restoreLedger(t, email, prior)
+	}
+	ready := r.intendReady(email, LedgerCancelIntent, &intended, &left)
 	for try := 1; ; try++ {
 		err := r.callReady(ctx, t, MethodCancel, ready, func(ctx context.Context) error {
 			err := r.API.Cancel(ctx, email)
 			left = err == nil || !noEffect(err)
+			if refused(err) {
+				if cerr := closeIntent(); cerr != nil {
+					return cerr
+				}
+			}
 			return err
 		})
 		if err == nil {
@@ -57,8 +71,8 @@ func (r *Runner) decideCancel(ctx context.Context, t *tally, email string) (Outc
 		if !errors.As(err, &ae) || ae.Kind == KindFatal {
 			// The intent of a cancel that may have gone through stays, for a
 			// rerun to settle; one that certainly did not is undone.
-			if intended && !left {
-				if serr := r.restoreLedger(t, email, prior); serr == nil && t.durable != nil {
+			if !left {
+				if serr := closeIntent(); serr == nil && t.durable != nil {
 					_ = t.durable(context.WithoutCancel(ctx))
 				}
 			}
@@ -69,7 +83,7 @@ func (r *Runner) decideCancel(ctx context.Context, t *tally, email string) (Outc
 			// Not visible to cancel either: a rerun retries.
 			return Failed, "this tool sent it on " + prior.Time.UTC().Format(time.RFC3339) +
 					" (ledger: " + ledgerWord(prior.Status) + "); the invitation is not visible yet, run cancel again later",
-				r.restoreLedger(t, email, prior)
+				closeIntent()
 		case ae.Ambiguous && unseen:
 			// It may have gone through, and the state cannot tell: the
 			// intent stays, and a rerun of cancel tries again.
@@ -94,9 +108,9 @@ func (r *Runner) decideCancel(ctx context.Context, t *tally, email string) (Outc
 			return Failed, "cancel failed ambiguously " + fmt.Sprint(try) + " times: " + ae.Msg, nil
 		case ae.Kind == KindPrecondition, ae.Kind == KindNotFound:
 			// A 404: no such invitation (any more).
-			return NotInvited, "cancel refused: " + ae.Msg, r.restoreLedger(t, email, prior)
+			return NotInvited, "cancel refused: " + ae.Msg, closeIntent()
 		}
-		return Failed, ae.Msg, r.restoreLedger(t, email, prior)
+		return Failed, ae.Msg, closeIntent()
 	}
 }
 
@@ -153,12 +167,10 @@ func (r *Runner) restoreLedger(t *tally, email string, prior LedgerEntry) error 
 // intendReady is the ready function of a send or cancel (Caller.do's
 // ready): it waits until the API is ready (Readier), then, with a ledger,
 // sets *intended and clears *left and records the intent status for email.
-// An earlier attempt's intent whose request certainly had no effect (a 429,
-// a 401 before the credential was renewed: Caller.do retries only those) is
-// closed first by undo, so that the ledger never holds an intent left open
-// for a request that was refused: a crash right after the retry's intent
-// leaves one open intent, the retry's.
-func (r *Runner) intendReady(email string, status LedgerStatus, intended, left *bool, undo func() error) func(context.Context) error {
+// An attempt that is refused closes its intent at once (see refused), so
+// the ledger never holds an intent left open for a request that was not
+// made, and a retry's intent follows a result.
+func (r *Runner) intendReady(email string, status LedgerStatus, intended, left *bool) func(context.Context) error {
 	return func(ctx context.Context) error {
 		if rd, ok := r.API.(Readier); ok {
 			if err := rd.Ready(ctx); err != nil {
@@ -166,11 +178,6 @@ func (r *Runner) intendReady(email string, status LedgerStatus, intended, left *
 			}
 		}
 		if r.Ledger != nil {
-			if *intended && !*left {
-				if err := undo(); err != nil {
-					return err
-				}
-			}
 			*intended, *left = true, false
 			if err := r.Ledger.Intend(ctx, email, status); err != nil {
 				return fmt.Errorf("ledger: %w", err)

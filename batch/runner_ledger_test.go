@@ -203,11 +203,16 @@ func TestRunRefusedAttemptClosesItsIntent(t *testing.T) {
 		prior  LedgerStatus
 		fail   []error
 		want   []LedgerStatus
+		fatal  bool // the run stops with the error
 	}{
 		{name: "send, 429 twice", fail: []error{retryable(429, false), retryable(429, false)},
 			want: []LedgerStatus{LedgerSendIntent, LedgerNotSent, LedgerSendIntent, LedgerNotSent, LedgerSendIntent, LedgerSent}},
 		{name: "send, 401 then refreshed", fail: []error{unauth},
 			want: []LedgerStatus{LedgerSendIntent, LedgerNotSent, LedgerSendIntent, LedgerSent}},
+		{name: "send, 401 twice: credentials refused", fail: []error{unauth, unauth}, fatal: true,
+			want: []LedgerStatus{LedgerSendIntent, LedgerNotSent, LedgerSendIntent, LedgerNotSent}},
+		{name: "send, 429 asking for hours", fail: []error{&APIError{Kind: KindRetryable, Code: 429, RetryAfter: 2 * time.Hour, Msg: "send: 429"}}, fatal: true,
+			want: []LedgerStatus{LedgerSendIntent, LedgerNotSent}},
 		{name: "send, 429 then refused", fail: []error{retryable(429, false), &APIError{Kind: KindPrecondition, Code: 400, Msg: "send: 400"}},
 			want: []LedgerStatus{LedgerSendIntent, LedgerNotSent, LedgerSendIntent, LedgerNotSent}},
 		{name: "re-send, 429", resend: true, prior: LedgerSent, fail: []error{retryable(429, false)},
@@ -238,8 +243,8 @@ func TestRunRefusedAttemptClosesItsIntent(t *testing.T) {
 				r.ResendAfter = 7 * 24 * time.Hour
 			}
 			sink := memSink{}
-			if _, err := r.Run(context.Background(), csvSource("email\na@x.com\n"), sink); err != nil {
-				t.Fatal(err)
+			if _, err := r.Run(context.Background(), csvSource("email\na@x.com\n"), sink); (err != nil) != tt.fatal {
+				t.Fatalf("run: %v, want an error: %v", err, tt.fatal)
 			}
 			h := l.history["a@x.com"]
 			if open := openIntents(h); len(open) > 0 {
@@ -247,6 +252,53 @@ func TestRunRefusedAttemptClosesItsIntent(t *testing.T) {
 			}
 			if fmt.Sprint(h) != fmt.Sprint(tt.want) {
 				t.Errorf("ledger %v, want %v (outcome %v: %s)", h, tt.want, sink[1].Outcome, sink[1].Reason)
+			}
+		})
+	}
+}
+
+// readyAPI is a cancelAPI that is a Readier: ready is called before every
+// attempt of a send or cancel, before its intent is written.
+type readyAPI struct {
+	cancelAPI
+	ready func()
+}
+
+func (a readyAPI) Ready(context.Context) error {
+	a.ready()
+	return nil
+}
+
+// The intent of a refused attempt is closed at once, not when the retry
+// comes: a 429's wait can last minutes, and a crash during it left an open
+// intent that the next run reads back, which for an account too new to be
+// listed made the row unconfirmed (never re-sent) although nothing was sent.
+func TestRunRefusedAttemptClosedBeforeTheWait(t *testing.T) {
+	for _, cancel := range []bool{false, true} {
+		t.Run(fmt.Sprint("cancel=", cancel), func(t *testing.T) {
+			api := readyAPI{cancelAPI: newCancelAPI()}
+			api.unmanaged("a@x.com")
+			method, closed := MethodSend, LedgerNotSent
+			l := newMemLedger()
+			if cancel {
+				api.inv["a@x.com"] = Invitation{Email: "a@x.com", State: StateInvited, MailsSent: 1}
+				method, closed = MethodCancel, LedgerSent
+				l.entries["a@x.com"] = LedgerEntry{Status: LedgerSent, Time: time.Now().Add(-time.Hour)}
+			}
+			api.fail[method] = []error{retryable(429, false)}
+			var seen []LedgerStatus // the address's last record when each attempt is ready
+			api.ready = func() {
+				e, _ := l.Lookup("a@x.com")
+				seen = append(seen, e.Status)
+			}
+			r := newTestRunner(api, l)
+			r.Cancel = cancel
+			sink := memSink{}
+			if _, err := r.Run(context.Background(), csvSource("email\na@x.com\n"), sink); err != nil {
+				t.Fatal(err)
+			}
+			if len(seen) != 2 || seen[1] != closed {
+				t.Errorf("the ledger's last record when each attempt was ready: %v; want the refused attempt's intent closed (%v) before the retry", seen, closed)
 			}
 		})
 	}

@@ -62,14 +62,28 @@ func (r *Runner) send(ctx context.Context, t *tally, email string, prev *Invitat
 		// first send that an INVITED state would confirm.
 		status = LedgerResendIntent
 	}
+	// closeIntent records that the send after the intent certainly did
+	// not go out, once.
+	closeIntent := func() error {
+		if !intended {
+			return nil
+		}
+		intended = false
+		return r.unsent(t, email, prior)
+	}
 	// The intent is written before every attempt: after a crash, the
 	// settle window runs from the intent's time, which must not precede the
-	// attempt.
-	ready := r.intendReady(email, status, &intended, &left, func() error { return r.unsent(t, email, prior) })
+	// attempt. A refused attempt's intent is closed at once (see refused).
+	ready := r.intendReady(email, status, &intended, &left)
 	err := r.callReady(ctx, t, MethodSend, ready, func(ctx context.Context) error {
 		at = r.Now()
 		last = r.API.Send(ctx, email)
 		left = last == nil || !noEffect(last)
+		if refused(last) {
+			if err := closeIntent(); err != nil {
+				return err
+			}
+		}
 		return last
 	})
 	done := Sent
@@ -87,8 +101,8 @@ func (r *Runner) send(ctx context.Context, t *tally, email string, prev *Invitat
 		// The context ended or the run must stop. An intent whose send
 		// certainly had no effect is settled now; one that may have gone
 		// out stays, for a rerun to settle.
-		if intended && !left {
-			if serr := r.unsent(t, email, prior); serr == nil && t.durable != nil {
+		if !left {
+			if serr := closeIntent(); serr == nil && t.durable != nil {
 				_ = t.durable(context.WithoutCancel(ctx))
 			}
 		}
@@ -96,7 +110,7 @@ func (r *Runner) send(ctx context.Context, t *tally, email string, prev *Invitat
 	}
 	switch {
 	case ae.Kind == KindPrecondition:
-		return NotInvitable, "send refused: " + ae.Msg, r.unsent(t, email, prior)
+		return NotInvitable, "send refused: " + ae.Msg, closeIntent()
 	case ae.Kind == KindConflict:
 		return r.conflict(ctx, t, email, made > 0, done, prior, ae)
 	case ae.Ambiguous && !ae.NotSent:
@@ -106,7 +120,19 @@ func (r *Runner) send(ctx context.Context, t *tally, email string, prev *Invitat
 			made: made + 1, why: ae.Msg}
 		return OutcomeNone, "", errSettleLater
 	}
-	return Failed, ae.Msg, r.unsent(t, email, prior)
+	return Failed, ae.Msg, closeIntent()
+}
+
+// refused reports whether err is a refusal that Caller.do retries and that
+// proves the request had no effect: a quota refusal (429, a rate-limit 403)
+// or a 401 before the credential is renewed. Its intent is closed as soon
+// as the answer comes, before the wait for the retry (a 429's can last
+// minutes): a crash during that wait must not leave an intent that the
+// next run reads back, which for an account too new to be listed makes the
+// row unconfirmed although nothing was sent.
+func refused(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && !ae.Ambiguous && (ae.Kind == KindRetryable || ae.Kind == KindUnauthenticated)
 }
 
 // noEffect reports whether a send's error proves that it had no effect: a

@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/invitebatch/invitebatch/client/emulator"
 )
@@ -90,5 +91,46 @@ func TestE2ERefusedSendClosesItsIntent(t *testing.T) {
 	}
 	if intents != 5 || notSent != 3 {
 		t.Errorf("ledger:\n%s\nwant 5 send_intent (2 sends, 3 refused attempts) and 3 not_sent", show.stdout)
+	}
+}
+
+// TestE2EKillDuringRefusedSendWaitIsNotUnconfirmed: a send refused with 429
+// waits for the server's delay before its retry; a kill -9 during that wait
+// left the refused attempt's send_intent as the address's last record, and
+// the next run, unable to see an account too new to be listed, made the row
+// unconfirmed (exit 1, never re-sent) although nothing was sent. The intent
+// is now closed as soon as the 429 comes, so the next run sends it.
+func TestE2EKillDuringRefusedSendWaitIsNotUnconfirmed(t *testing.T) {
+	const addr = "fresh@example.com"
+	w := newWorld(t)
+	w.emu.Seed(addr, emulator.KindNew)
+	w.write("users.csv", "email\n"+addr+"\n")
+	// Two requests for the reads before the send, then a 429 that asks
+	// for a wait of about 100 s (a token every 100 s).
+	w.emu.SetQuota(0.01, 2)
+	args := []string{"run", "--ledger", "ledger", "users.csv"}
+	p := w.start(args...)
+	deadline := time.Now().Add(time.Minute)
+	for w.emu.Stats().Requests[emulator.MethodSend][429] == 0 {
+		if p.exited() || time.Now().After(deadline) {
+			t.Fatalf("no send was refused with 429 (exited: %v); emulator requests %v\n%s", p.exited(), w.emu.Stats().Requests, p.stderr.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The run has its answer; its retry is ~100 s away.
+	time.Sleep(2 * time.Second)
+	if res := p.kill9(); res.signaled == 0 {
+		t.Fatalf("the run ended before the kill: exit %d\n%s", res.code, res.stderr)
+	}
+	w.emu.SetQuota(0, 1)
+	res := w.runR(args...)
+	if res.code != 0 {
+		t.Errorf("rerun: exit %d, want 0\n%s", res.code, res.stderr)
+	}
+	if got := outcomeByEmail(w.report("users.report.csv"))[addr]; got != "sent" {
+		t.Errorf("%s: %s, want sent (the refused send never left)", addr, got)
+	}
+	if n := w.emu.Sends(addr); n != 1 {
+		t.Errorf("%s emailed %d times, want 1", addr, n)
 	}
 }
