@@ -86,13 +86,17 @@ const forcedExitMessage = "forced exit; the same command resumes"
 
 // A second Ctrl-C exits within 2 s even when cancelling the run does not
 // end it. Here the access token expires mid-run and its renewal hangs: the
-// token endpoint accepts the connection and never answers. x/oauth2's
-// TokenSource.Token takes no context, so the workers waiting for the token
-// ignore the cancelled run and wait out the 30 s token-fetch timeout;
-// meanwhile two sends hang in flight (one delivered, one not), their
-// intents in the ledger. The process must exit 3 with its forced-exit
-// message within about 2 s of the second signal, and the rerun settles both
-// intents: one email each, and no row is ever reported sent that was not.
+// token endpoint accepts the connection and never answers. The reads that
+// need the token wait for it inside x/oauth2's Transport, whose
+// TokenSource.Token takes no context, so they ignore the cancelled run and
+// wait out the 30 s token-fetch timeout; meanwhile two sends hang in flight
+// (one delivered, one not), their intents in the ledger. The process must
+// exit 3 with its forced-exit message within about 2 s of the second
+// signal, and the rerun settles both intents: one email each, and no row is
+// ever reported sent that was not. (Rows 3 on are already INVITED: after
+// the two sends every request is a get, so that the hung fetch is always a
+// read's, which no context reaches, never a send's wait for its token
+// before its intent, which a stop ends.)
 func TestE2ESecondStopExitsDuringHungTokenFetch(t *testing.T) {
 	holder := &sendHolder{n: 2, release: make(chan struct{})}
 	w := newAuthWorldVia(t, func(next http.Handler) http.Handler { holder.next = next; return holder })
@@ -103,6 +107,9 @@ func TestE2ESecondStopExitsDuringHungTokenFetch(t *testing.T) {
 	w.oauth.expiresIn = 11
 	w.oauth.hangFromRequest(2)
 	emails := w.writeRows(40)
+	for _, e := range emails[2:] {
+		w.emu.SetInvitation(e, "INVITED", 1, time.Now().Add(-time.Hour))
+	}
 	args := []string{"--credentials", "key.json", "--impersonate-user", adminEmail, "--lookup", "get",
 		"--workers", "4", "--qps", "20", "--request-timeout", "1h", "--ledger", "ledger", "users.csv"}
 	p := startCmd(t, w.authCmd([]string{goraceEnv}, args...))
@@ -145,6 +152,73 @@ func TestE2ESecondStopExitsDuringHungTokenFetch(t *testing.T) {
 			if oc, _ := cp.Outcome(row); oc.String() == "sent" && w.emu.Sends(emails[row-1]) != 1 {
 				t.Errorf("row %d (%s): recorded sent, %d emails", row, emails[row-1], w.emu.Sends(emails[row-1]))
 			}
+		}
+	}
+
+	w.oauth.hangFromRequest(0)
+	if res := w.runAuth([]string{goraceEnv}, args...); res.code != 0 {
+		t.Fatalf("rerun: got exit %d, want 0\n%s", res.code, res.stderr)
+	} else {
+		checkRaces(t, res.stderr)
+	}
+	got := checkReport(t, w.report("users.report.csv"), len(emails))
+	for i, e := range emails {
+		want, mails := "sent", 1
+		if i >= 2 {
+			want, mails = "already_invited", 0
+		}
+		if got[e] != want || w.emu.Sends(e) != mails {
+			t.Errorf("%s: got %q and %d emails, want %s and %d", e, got[e], w.emu.Sends(e), want, mails)
+		}
+	}
+	if d := w.emu.Stats().DuplicateSends; d != 0 {
+		t.Errorf("got %d duplicate sends, want 0", d)
+	}
+}
+
+// A first Ctrl-C while the access token's renewal hangs ends the run within
+// the run's longest request bound (--request-timeout 2s: a send gets 4 s
+// for its reply's headers, 8 s in all), not the 30 s token-fetch timeout:
+// the token request, like the API's, gets the reply-header timeout (4 s).
+// Here the API refuses the token (401) and the renewal the send's retry
+// needs goes to a token endpoint that accepts the connection and never
+// answers. The send had no intent yet: nothing is left in flight, and the
+// rerun sends every row once. (With the token client's transport unbounded
+// the run ended 30 s after Ctrl-C.)
+func TestE2EFirstStopDuringHungTokenFetch(t *testing.T) {
+	w := newAuthWorld(t)
+	emails := w.writeRows(20)
+	args := []string{"--credentials", "key.json", "--impersonate-user", adminEmail, "--lookup", "list",
+		"--workers", "1", "--qps", "50", "--request-timeout", "2s", "--ledger", "ledger", "--summary", "sum.json", "users.csv"}
+	// Request 6 (the list, then sends) is the first the API refuses; the
+	// renewal its retry needs hangs.
+	w.api.onRequest(6, func() { w.oauth.hangFromRequest(1); w.oauth.refuseAll() })
+	p := startCmd(t, w.authCmd([]string{goraceEnv}, args...))
+	deadline := time.Now().Add(60 * time.Second)
+	for w.oauth.hungRequests() < 1 {
+		if p.exited() || time.Now().After(deadline) {
+			t.Fatalf("no token request hung; stderr:\n%s", p.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.signal(os.Interrupt)
+	first := time.Now()
+	res := p.wait(60 * time.Second)
+	took := time.Since(first)
+	t.Logf("exited %v after Ctrl-C", took.Round(time.Millisecond))
+	checkRaces(t, res.stderr)
+	if res.code != exitStopped || strings.Contains(res.stderr, forcedExitMessage) {
+		t.Errorf("got exit %d, want %d, and no forced exit\n%s", res.code, exitStopped, res.stderr)
+	}
+	if took > 8*time.Second {
+		t.Errorf("exited %v after Ctrl-C, want within the longest request bound, 8 s", took.Round(time.Millisecond))
+	}
+	if s := w.summary("sum.json"); s.Stopped != "signal" {
+		t.Errorf("summary: stopped %q, want signal", s.Stopped)
+	}
+	for e, st := range ledgerLast(t, w.world, "ledger") {
+		if st == "send_intent" {
+			t.Errorf("%s: ledger ends with send_intent; no send was in flight", e)
 		}
 	}
 
