@@ -422,3 +422,37 @@ func TestLedgerRecentOverridesLoaded(t *testing.T) {
 	}
 	check("after the merge")
 }
+
+// Consecutive intents for one address (an earlier version left one per
+// attempt refused with 429) read as one: the last. Crash recovery settles
+// it from the later intent's time; prune keeps the address (its last
+// record is an unresolved intent); ledger show lists every line.
+func TestLedgerConsecutiveIntentsReadAsOne(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "C123.ledger")
+	l := openTestLedger(t, path)
+	ctx := context.Background()
+	for range 2 {
+		if err := l.Intend(ctx, "a@x.io", batch.LedgerSendIntent); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Two months later: both intents are old enough to prune.
+	l, err := OpenLedger(path, LedgerOptions{NoSync: true, Now: func() time.Time { return t0.Add(60 * 24 * time.Hour) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	e, ok := l.Lookup("a@x.io")
+	if !ok || e.Status != batch.LedgerSendIntent || !e.Time.Equal(t0.Add(2*time.Second)) {
+		t.Errorf("Lookup = %+v %v, want the second intent (%v)", e, ok, t0.Add(2*time.Second))
+	}
+	if n, err := l.Prune(t0.Add(24 * time.Hour)); err != nil || n != 0 {
+		t.Errorf("prune removed %d (%v), want the open intent kept", n, err)
+	}
+	if got := ledgerLines(t, l); len(got) != 2 {
+		t.Errorf("records %q, want both intents", got)
+	}
+}
