@@ -30,18 +30,17 @@ const reportCostFactor = 20
 // rewrites the report from a snapshot of that table, atomically (readers
 // see a complete CSV, the old one or the new one), in the background: at
 // once when started, then every interval (see reportCostFactor) while
-// outcomes come in. Before each rewrite it makes the checkpoint durable up
-// to the snapshot (Durable), so the report never lists a row that a crash
-// could make the resumed run do again. The final report is written by the
+// outcomes come in. It records each outcome in the run's checkpoint first
+// and makes the checkpoint durable up to the snapshot before each rewrite,
+// so the report never lists a row that a crash could make the resumed run
+// do again. The final report is written by the
 // run after Stop, from the table (Table).
 type LiveReport struct {
 	path  string
 	in    func() io.Reader // the input from its start; safe while the run reads it
 	opts  input.Options
 	runID string
-	// durable makes every outcome recorded so far durable in the
-	// checkpoint (nil: no checkpoint, a dry run).
-	durable func() error
+	cp    CheckpointSink // nil: no checkpoint (a dry run)
 
 	mu      sync.Mutex
 	table   *CheckpointState
@@ -60,21 +59,34 @@ type LiveReportOptions struct {
 	Input func() io.Reader // a reader of the input from its start, each call a new one
 	Opts  input.Options    // the input's options, as the run reads it
 	RunID string
-	// Durable, if set, makes every outcome the checkpoint was given so far
-	// durable (Checkpoint.Flush). The run records each outcome in the
-	// checkpoint before the LiveReport (Tee(checkpoint, live)), so that a
-	// snapshot of the table holds only rows the checkpoint was given.
-	Durable func() error
+	// Checkpoint, if set, is the run's checkpoint (nil: none, a dry run).
+	// Each outcome is recorded there first, and made durable before a
+	// rewrite lists it.
+	Checkpoint CheckpointSink
+}
+
+// CheckpointSink is what a LiveReport needs of the run's checkpoint: a
+// *Checkpoint.
+type CheckpointSink interface {
+	batch.Sink
+	// Flush returns once every outcome recorded so far is durable.
+	Flush() error
 }
 
 // NewLiveReport returns a LiveReport over table. Nothing is written until
 // Start.
 func NewLiveReport(table *CheckpointState, o LiveReportOptions) *LiveReport {
-	return &LiveReport{path: o.Path, in: o.Input, opts: o.Opts, runID: o.RunID, durable: o.Durable, table: table}
+	return &LiveReport{path: o.Path, in: o.Input, opts: o.Opts, runID: o.RunID, cp: o.Checkpoint, table: table}
 }
 
-// Record sets r's outcome in the table.
+// Record records r's outcome in the checkpoint, then in the table: so a
+// snapshot of the table holds only outcomes the checkpoint was given.
 func (l *LiveReport) Record(r batch.Result) error {
+	if l.cp != nil {
+		if err := l.cp.Record(r); err != nil {
+			return err
+		}
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.changes++
@@ -105,8 +117,8 @@ func (l *LiveReport) snapshot() (*CheckpointState, uint64) {
 // ctx ends. It returns how many outcomes the report reflects.
 func (l *LiveReport) Refresh(ctx context.Context) (uint64, error) {
 	snap, changes := l.snapshot()
-	if l.durable != nil {
-		if err := l.durable(); err != nil {
+	if l.cp != nil {
+		if err := l.cp.Flush(); err != nil {
 			return 0, err
 		}
 	}

@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,14 +37,45 @@ func readFile(t testing.TB, path string) string {
 	return string(b)
 }
 
+// fakeCheckpoint is a CheckpointSink that counts its flushes and keeps the
+// rows it held at the last one. block, if set, is called inside Record.
+type fakeCheckpoint struct {
+	mu      sync.Mutex
+	rows    map[int]bool
+	durable map[int]bool // at the last Flush
+	flushes int
+	err     error // of Flush
+	block   func(batch.Result)
+}
+
+func (c *fakeCheckpoint) Record(r batch.Result) error {
+	if c.block != nil {
+		c.block(r)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.rows == nil {
+		c.rows = map[int]bool{}
+	}
+	c.rows[r.Row] = true
+	return nil
+}
+
+func (c *fakeCheckpoint) Flush() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.flushes++
+	c.durable = maps.Clone(c.rows)
+	return c.err
+}
+
 func TestLiveReportRefresh(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "users.report.csv")
 	if err := os.WriteFile(path, []byte("the last run's report\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var flushes atomic.Int32
-	l := NewLiveReport(NewOutcomeTable(), LiveReportOptions{Path: path, Input: liveInput(5), RunID: "r1",
-		Durable: func() error { flushes.Add(1); return nil }})
+	cp := &fakeCheckpoint{}
+	l := NewLiveReport(NewOutcomeTable(), LiveReportOptions{Path: path, Input: liveInput(5), RunID: "r1", Checkpoint: cp})
 	if _, err := l.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -66,8 +98,8 @@ func TestLiveReportRefresh(t *testing.T) {
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("report mode: %v %v, want 0600", fi.Mode().Perm(), err)
 	}
-	if flushes.Load() != 2 {
-		t.Errorf("the checkpoint was made durable %d times, want before each of the 2 rewrites", flushes.Load())
+	if cp.flushes != 2 || !cp.rows[2] || !cp.rows[4] {
+		t.Errorf("the checkpoint holds rows %v and was made durable %d times, want rows 2 and 4, and before each of the 2 rewrites", cp.rows, cp.flushes)
 	}
 }
 
@@ -82,7 +114,7 @@ func TestLiveReportRefreshFailsCleanly(t *testing.T) {
 	table := NewOutcomeTable()
 	_ = table.Record(batch.Result{Row: 1, Outcome: batch.Sent})
 	broken := errors.New("fsync failed")
-	l := NewLiveReport(table, LiveReportOptions{Path: path, Input: liveInput(10000), RunID: "r1", Durable: func() error { return broken }})
+	l := NewLiveReport(table, LiveReportOptions{Path: path, Input: liveInput(10000), RunID: "r1", Checkpoint: &fakeCheckpoint{err: broken}})
 	if _, err := l.Refresh(context.Background()); !errors.Is(err, broken) {
 		t.Errorf("refresh with a broken checkpoint: %v, want %v", err, broken)
 	}
@@ -97,6 +129,38 @@ func TestLiveReportRefreshFailsCleanly(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, ".*")); len(left) > 0 {
 		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+// A rewrite never lists an outcome the checkpoint had not been given when
+// it was made durable: while the checkpoint records row 2 (it blocks
+// there), a rewrite lists row 1 only.
+func TestLiveReportNeverAheadOfCheckpoint(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.report.csv")
+	inRecord, release := make(chan struct{}), make(chan struct{})
+	cp := &fakeCheckpoint{block: func(r batch.Result) {
+		if r.Row == 2 {
+			close(inRecord)
+			<-release
+		}
+	}}
+	l := NewLiveReport(NewOutcomeTable(), LiveReportOptions{Path: path, Input: liveInput(3), RunID: "r1", Checkpoint: cp})
+	if err := l.Record(batch.Result{Row: 1, Email: "u0000001@example.com", Outcome: batch.Sent}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	go func() { done <- l.Record(batch.Result{Row: 2, Email: "u0000002@example.com", Outcome: batch.Sent}) }()
+	<-inRecord
+	if _, err := l.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	got := readFile(t, path)
+	if strings.Contains(got, "u0000002") || !strings.Contains(got, "u0000001@example.com,sent") {
+		t.Errorf("report %q, want row 1 only: row 2 was not in the checkpoint (durable: %v)", got, cp.durable)
 	}
 }
 

@@ -347,20 +347,17 @@ func (o *runOptions) run(e env) (code int, err error) {
 	}
 	// The report lists the rows processed so far while the run goes on
 	// (reports.LiveReport): rewritten from the outcome table, never ahead
-	// of the checkpoint, which is therefore given each outcome first.
+	// of the checkpoint, which it gives each outcome first.
 	liveOpts := reports.LiveReportOptions{Path: o.report, Input: in.reader, Opts: inOpts, RunID: runID}
-	var sink batch.Sink
 	if cp != nil {
-		liveOpts.Durable = cp.Flush
+		liveOpts.Checkpoint = cp
+		// Under the checkpoint's lock, no other run writes this report.
 		if err := reports.RemoveReportTemps(o.report); err != nil {
 			log.Warn("temporary report files of a crashed run not removed", zap.Error(err))
 		}
 	}
 	live := reports.NewLiveReport(table, liveOpts)
-	sink = live
-	if cp != nil {
-		sink = reports.Tee(cp, live)
-	}
+	var sink batch.Sink = live
 	bar := o.newProgress(e, todo)
 	if bar != nil {
 		sink = reports.Tee(sink, bar)
