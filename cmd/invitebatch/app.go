@@ -46,8 +46,29 @@ type env struct {
 }
 
 // forcedExitAfter is how long after a second signal the process exits
-// whatever it is doing (the contract: within 2 s).
+// whatever it is doing (the contract: within 2 s), its last message
+// included.
 const forcedExitAfter = 1500 * time.Millisecond
+
+// sayWait is how long say waits for stderr.
+const sayWait = 100 * time.Millisecond
+
+// say prints msg on stderr, printed before what follows it, but waits at
+// most sayWait: a stderr that blocks (a pipe nobody reads) must not keep a
+// signal from acting, nor the forced exit from happening.
+func say(msg string) {
+	done := make(chan struct{})
+	go func() {
+		fmt.Fprintln(os.Stderr, msg)
+		close(done)
+	}()
+	t := time.NewTimer(sayWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
+}
 
 func systemEnv() env {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -56,18 +77,19 @@ func systemEnv() env {
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-sigs
-		fmt.Fprintln(os.Stderr, "invitebatch: stopping: finishing rows in flight (press Ctrl-C again to stop at once; the same command resumes)")
+		say("invitebatch: stopping: finishing rows in flight (press Ctrl-C again to stop at once; the same command resumes)")
 		close(stop)
 		<-sigs
-		fmt.Fprintln(os.Stderr, "invitebatch: stopping now")
-		cancel()
-		// Requests end at once with the context; if writing the files
-		// does not finish promptly, exit anyway: the ledger holds every
-		// intent on disk, and the rerun settles them (as after a crash).
-		time.AfterFunc(forcedExitAfter, func() {
-			fmt.Fprintln(os.Stderr, "invitebatch: forced exit; the same command resumes")
+		// Requests end at once with the context; if something else does
+		// not (a token fetch that takes no context, writing the files),
+		// exit anyway: the ledger holds every intent on disk, and the
+		// rerun settles them (as after a crash).
+		time.AfterFunc(forcedExitAfter-sayWait, func() {
+			say("invitebatch: forced exit; the same command resumes")
 			os.Exit(exitStopped)
 		})
+		say("invitebatch: stopping now")
+		cancel()
 	}()
 	return env{
 		stdin:         os.Stdin,

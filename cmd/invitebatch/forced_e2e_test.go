@@ -2,11 +2,14 @@ package main
 
 import (
 	"encoding/csv"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -230,4 +233,103 @@ func TestE2EFirstStopDuringHungTokenFetch(t *testing.T) {
 	}
 	checkReport(t, w.report("users.report.csv"), len(emails))
 	w.checkAllSent(emails)
+}
+
+// fullPipe returns a pipe whose buffer is full: a write to w blocks until
+// someone reads r, as when stderr goes to a pager or a log shipper that
+// stopped reading.
+func fullPipe(t *testing.T) (r, w *os.File) {
+	t.Helper()
+	var fds [2]int
+	if err := syscall.Pipe(fds[:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.SetNonblock(fds[1], true); err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 4096)
+	for {
+		if _, err := syscall.Write(fds[1], chunk); err != nil {
+			if err != syscall.EAGAIN {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	// The run's stderr shares the pipe's file: it must block, not fail.
+	if err := syscall.SetNonblock(fds[1], false); err != nil {
+		t.Fatal(err)
+	}
+	r, w = os.NewFile(uintptr(fds[0]), "pipe-r"), os.NewFile(uintptr(fds[1]), "pipe-w")
+	t.Cleanup(func() { r.Close(); w.Close() })
+	return r, w
+}
+
+// A second Ctrl-C exits within 2 s even when stderr blocks (a pipe nobody
+// reads): the signal handler used to print "stopping" before acting on
+// the signal, so a blocked stderr kept both signals from doing anything
+// and the run, stuck on its own first line, held the ledger lock until
+// killed. It exits 3 (nothing can be printed), and the rerun sends every
+// row once.
+func TestE2ESecondStopExitsWithStderrBlocked(t *testing.T) {
+	w := newWorld(t)
+	emails := usersCSV(w, 20)
+	_, stderr := fullPipe(t)
+	cmd := exec.Command(binary, "run", "--qps", "50", "users.csv")
+	cmd.Dir = w.dir
+	cmd.Env = append(os.Environ(),
+		"CLOUDIDENTITY_EMULATOR_HOST="+strings.TrimPrefix(w.srv.URL, "http://"),
+		"INVITEBATCH_CUSTOMER="+testCustomer,
+		"XDG_STATE_HOME="+w.path("state"),
+		goraceEnv,
+	)
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	// The run has taken its lock and written its checkpoint's header
+	// before it prints anything; then it blocks on stderr.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := os.Stat(w.path("users.checkpoint")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the run wrote no checkpoint")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	second := time.Now()
+	select {
+	case err := <-done:
+		took := time.Since(second)
+		t.Logf("exited %v after the second Ctrl-C: %v", took.Round(time.Millisecond), err)
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != exitStopped {
+			t.Errorf("got %v, want exit %d", err, exitStopped)
+		}
+		if took > 2*time.Second {
+			t.Errorf("exited %v after the second Ctrl-C, want within 2 s", took.Round(time.Millisecond))
+		}
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatal("the run did not exit within 20 s of the second Ctrl-C")
+	}
+
+	if res := w.runR("run", "--qps", "500", "users.csv"); res.code != 0 {
+		t.Fatalf("rerun: exit %d\n%s", res.code, res.stderr)
+	}
+	checkAllSentOnce(t, w, emails, "")
 }
