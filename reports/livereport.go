@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"time"
 
@@ -24,12 +25,28 @@ const DefaultReportInterval = 5 * time.Second
 // often than a small one.
 const reportCostFactor = 20
 
+// reportWriteRate bounds what the refresher writes to disk: after a
+// rewrite of n bytes, the next starts no sooner than n/reportWriteRate
+// seconds later. A million-row migration against a real quota lasts a day
+// or more; rewriting its report (45 MB at the end) every 13 s would write
+// some 300 GB to the disk in that day; at this rate, 20 GB at most, and
+// the report of a million rows is rewritten every three minutes.
+const reportWriteRate = 256 << 10 // bytes per second
+
+// refreshWait returns how long the refresher waits after a rewrite that
+// took took and left a report of size bytes: interval, or longer for a
+// report that is dear to rewrite (reportCostFactor, reportWriteRate).
+func refreshWait(interval, took time.Duration, size int64) time.Duration {
+	byRate := time.Duration(float64(size) / reportWriteRate * float64(time.Second))
+	return max(interval, reportCostFactor*took, byRate)
+}
+
 // LiveReport is the sink of a run's outcomes that keeps its report on disk
 // while the run goes on. It records each outcome in the run's outcome table
 // (a CheckpointState, earlier runs' outcomes included for a resumed run) and
 // rewrites the report from a snapshot of that table, atomically (readers
 // see a complete CSV, the old one or the new one), in the background: at
-// once when started, then every interval (see reportCostFactor) while
+// once when started, then every interval (see refreshWait) while
 // outcomes come in. It records each outcome in the run's checkpoint first
 // and makes the checkpoint durable up to the snapshot before each rewrite,
 // so the report never lists a row that a crash could make the resumed run
@@ -129,8 +146,8 @@ func (l *LiveReport) Refresh(ctx context.Context) (uint64, error) {
 }
 
 // Start rewrites the report at once (a new run: its header; a resumed
-// run: after the interval), then every interval (at least
-// reportCostFactor times as long as the last rewrite took) while new
+// run: after the interval), then every interval (longer for a large
+// report: see refreshWait) while new
 // outcomes come in, until Stop. A failed rewrite is tried again at the next
 // turn, and passed to warn if the one before worked: the run goes on, and
 // its final report is written after Stop.
@@ -174,7 +191,11 @@ func (l *LiveReport) Start(interval time.Duration, warn func(error)) {
 					failing = true
 					warn(fmt.Errorf("report not refreshed: %w", err))
 				}
-				wait = max(interval, reportCostFactor*time.Since(start))
+				var size int64
+				if fi, err := os.Stat(l.path); err == nil {
+					size = fi.Size()
+				}
+				wait = refreshWait(interval, time.Since(start), size)
 			}
 			t.Reset(wait)
 		}
