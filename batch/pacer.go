@@ -71,7 +71,10 @@ type Pacer struct {
 	probeOut    bool // a probe has left and not been answered
 	// resumed is closed (and replaced) when a pause ends early: a probe
 	// was accepted, and the requests waiting out the pause may go now.
-	resumed chan struct{}
+	// serverUntil is the end of the latest delay the server gave
+	// (Pause), which nothing ends early.
+	resumed     chan struct{}
+	serverUntil time.Time
 	// known is the rate at the last refusal; delayCost the longest
 	// server delay given since that refusal (0: none).
 	known     rate.Limit
@@ -295,6 +298,9 @@ func (p *Pacer) Pause(d time.Duration) {
 	if p.adaptive {
 		p.delayCost = max(p.delayCost, d)
 	}
+	if until := now.Add(d); until.After(p.serverUntil) {
+		p.serverUntil = until
+	}
 	p.pause(now, d)
 }
 
@@ -344,9 +350,11 @@ func (p *Pacer) Succeeded() {
 	}
 	if p.probe > 0 {
 		// A probe accepted: the window has ended; everyone may go, now
-		// (not when the pause they are waiting out would have ended).
-		if p.pausedUntil.After(now) {
-			p.pausedUntil = now
+		// (not when the pause they are waiting out would have ended) —
+		// but not before a delay the server gave: the success may be
+		// the answer to a request that left before it.
+		if until := maxTime(now, p.serverUntil); p.pausedUntil.After(until) {
+			p.pausedUntil = until
 			close(p.resumed)
 			p.resumed = make(chan struct{})
 		}
@@ -477,4 +485,11 @@ func (p *Pacer) set(r rate.Limit) {
 	if p.lim.Burst() != 1 {
 		p.lim.SetBurst(1) // Succeeded restores it at the ceiling
 	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

@@ -38,13 +38,6 @@ func sharpBucket(run bucketRun, s float64, d time.Duration) (ok, refused int) {
 
 var simStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}
-
 // simulate drives a pacer (on a simulated clock from simStart; its limiter
 // is not used) against a server for d: requests leave at the pacer's rate,
 // never while it is paused, the first run.listing one at a time (each

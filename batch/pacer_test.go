@@ -253,3 +253,36 @@ func TestPacerAcceptedProbeWakesWaiters(t *testing.T) {
 		}
 	}
 }
+
+// A delay the server gave holds while the pacer probes a refusing server:
+// a success then may be the answer to a request that left before the
+// refusals, and ends the probing, not the server's delay. (Since waiters
+// woke on an accepted probe, such a straggler let them go 0.2 s into a
+// 30 s RetryInfo; found in review.)
+func TestPacerStragglerKeepsServerDelay(t *testing.T) {
+	p := NewPacer(100, 1, true)
+	for range refuseAll + 1 {
+		p.Throttled() // a spell, then refuseAll in a row: probing
+	}
+	p.Pause(time.Hour) // the server says: wait (RetryInfo)
+	left := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		if p.Wait(ctx) == nil {
+			close(left)
+		}
+	}()
+	time.Sleep(50 * time.Millisecond) // let it start waiting (not needed to pass)
+	p.Succeeded()                     // a straggler's answer
+	select {
+	case <-left:
+		t.Fatal("a request left during the server's delay: an accepted answer ended it")
+	case <-time.After(time.Second):
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pausedUntil.Before(p.serverUntil) {
+		t.Errorf("paused until %v, before the server's delay ends (%v)", p.pausedUntil, p.serverUntil)
+	}
+}
