@@ -172,7 +172,7 @@ func classifyHTTP(f httpFailure, method, customer, email string) *batch.APIError
 	}
 	advice := ""
 	switch c := f.code; {
-	case c == http.StatusTooManyRequests && dailyQuota(f):
+	case f.dailyQuotaRefusal():
 		// Not retried for hours: the run stops resumably (batch.QuotaStop).
 		e.Kind, e.Resets = batch.KindFatal, dailyReset(time.Now())
 		advice = dailyAdvice(e.Resets)
@@ -244,7 +244,10 @@ var setupReasons = []string{
 	"SERVICE_NOT_VISIBLE", "GCP_SUSPENDED", "SECURITY_POLICY_VIOLATED", "ORG_RESTRICTION_VIOLATION",
 	"ORG_RESTRICTION_HEADER_INVALID", "USER_BLOCKED_BY_ADMIN", "ACCOUNT_STATE_INVALID",
 	"RESOURCE_PROJECT_INVALID", "IAM_PERMISSION_DENIED", "API_KEY_INVALID", "API_KEY_SERVICE_BLOCKED",
-	"LOCATION_POLICY_VIOLATED", "RESOURCE_USAGE_RESTRICTION_VIOLATED", "dailyLimitExceeded",
+	"LOCATION_POLICY_VIOLATED", "RESOURCE_USAGE_RESTRICTION_VIOLATED",
+	// "Daily Limit for Unauthenticated Use Exceeded": no credentials
+	// reached Google. (dailyLimitExceeded itself is a daily quota.)
+	"dailyLimitExceededUnreg",
 }
 
 // setupProblem reports whether a 403 holds for the whole customer: by its
@@ -279,6 +282,21 @@ func (f httpFailure) rateLimitReason() string {
 		}
 	}
 	return ""
+}
+
+// dailyQuotaRefusal reports whether the failure refuses for a daily quota:
+// a 429, or a 403 with a rate-limit reason (some Google APIs refuse quota
+// with 403), whose quota is per day (dailyQuota), or a 403 with the legacy
+// reason dailyLimitExceeded. The run stops resumably until midnight
+// Pacific time instead of retrying for hours.
+func (f httpFailure) dailyQuotaRefusal() bool {
+	switch f.code {
+	case http.StatusTooManyRequests:
+		return dailyQuota(f)
+	case http.StatusForbidden:
+		return f.hasReason("dailyLimitExceeded") || (f.rateLimitReason() != "" && dailyQuota(f))
+	}
+	return false
 }
 
 func (f httpFailure) hasReason(reasons ...string) bool {

@@ -50,6 +50,46 @@ func TestClassifyDailyQuota(t *testing.T) {
 	}
 }
 
+// A daily quota refused with 403 stops the run resumably like a 429 for
+// one: a rate-limit 403 whose limit is per day, and the legacy reason
+// dailyLimitExceeded. A per-minute rate-limit 403 stays retryable, and
+// dailyLimitExceededUnreg (no credentials reached Google) is a setup
+// problem. (Before, the first was retried a hundred times and the row
+// failed; the second stopped the run with exit 5. Found in review.)
+func TestClassifyDailyQuotaAs403(t *testing.T) {
+	tests := []struct {
+		name     string
+		f        httpFailure
+		daily    bool
+		wantKind batch.Kind
+	}{
+		{"rate-limit 403, per day", httpFailure{code: 403, status: "PERMISSION_DENIED",
+			message: "Quota exceeded for quota metric 'Requests' and limit 'Requests per day'",
+			reasons: []string{"RATE_LIMIT_EXCEEDED"}, metadata: map[string]string{"quota_limit": "RequestsPerDayPerProject"}}, true, batch.KindFatal},
+		{"legacy dailyLimitExceeded", httpFailure{code: 403, message: "Daily Limit Exceeded",
+			reasons: []string{"dailyLimitExceeded"}}, true, batch.KindFatal},
+		{"rate-limit 403, per minute", httpFailure{code: 403, status: "PERMISSION_DENIED", message: "Quota exceeded",
+			reasons: []string{"RATE_LIMIT_EXCEEDED"}, metadata: map[string]string{"quota_limit": "RequestsPerMinutePerProject"}}, false, batch.KindRetryable},
+		{"legacy userRateLimitExceeded", httpFailure{code: 403, message: "User Rate Limit Exceeded",
+			reasons: []string{"userRateLimitExceeded"}}, false, batch.KindRetryable},
+		{"unauthenticated daily limit", httpFailure{code: 403, message: "Daily Limit for Unauthenticated Use Exceeded. Continued use requires signup.",
+			reasons: []string{"dailyLimitExceededUnreg"}}, false, batch.KindFatal},
+		{"per day in a setup message", httpFailure{code: 403, status: "PERMISSION_DENIED",
+			message: "The caller does not have permission to send more than 10 invitations per day"}, false, batch.KindForbidden},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := classifyHTTP(tt.f, "isInvitable", "C0test", "a@example.com")
+			if _, stop := batch.QuotaStop(e); stop != tt.daily {
+				t.Fatalf("QuotaStop = %v, want %v (%+v)", stop, tt.daily, e)
+			}
+			if e.Kind != tt.wantKind {
+				t.Errorf("Kind = %v, want %v (%+v)", e.Kind, tt.wantKind, e)
+			}
+		})
+	}
+}
+
 func TestDailyReset(t *testing.T) {
 	tests := []struct{ now, want time.Time }{
 		// 23:30 PST on Dec 1 (07:30 UTC Dec 2): midnight PST is 08:00 UTC.
