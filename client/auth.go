@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
@@ -54,7 +55,7 @@ func clientOptions(ctx context.Context, cfg Config) ([]option.ClientOption, stri
 	if err != nil {
 		return nil, "", nil, err
 	}
-	tokens := &renewingSource{src: creds.TokenSource, renew: func() (oauth2.TokenSource, error) {
+	tokens := &renewingSource{src: creds.TokenSource, timeout: newTimeouts(cfg).token(), renew: func() (oauth2.TokenSource, error) {
 		c, _, err := credentials(ctx, cfg)
 		if err != nil {
 			return nil, err
@@ -262,7 +263,8 @@ func withSubject(principal, subject string) string {
 // Errors of Token are marked as *tokenError, so that Classify can tell them
 // from API errors.
 type renewingSource struct {
-	renew func() (oauth2.TokenSource, error)
+	renew   func() (oauth2.TokenSource, error)
+	timeout time.Duration // bounds each Token call (0: tokenTimeout)
 
 	mu  sync.Mutex
 	src oauth2.TokenSource
@@ -273,7 +275,11 @@ func (s *renewingSource) Token() (*oauth2.Token, error) {
 	s.mu.Lock()
 	src := s.src
 	s.mu.Unlock()
-	t, err := boundedToken(src, tokenTimeout)
+	d := s.timeout
+	if d <= 0 {
+		d = tokenTimeout
+	}
+	t, err := boundedToken(src, d)
 	if err != nil {
 		return nil, &tokenError{err}
 	}

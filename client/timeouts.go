@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -20,7 +19,8 @@ const (
 	// dialTimeout and tlsTimeout bound connecting.
 	dialTimeout = 10 * time.Second
 	tlsTimeout  = 10 * time.Second
-	// tokenTimeout bounds fetching an access token.
+	// tokenTimeout bounds fetching an access token, or less: see
+	// timeouts.token.
 	tokenTimeout = 30 * time.Second
 	// pingAfter: an HTTP/2 connection silent for this long gets a ping,
 	// and is closed if the ping is not answered within pingTimeout. The
@@ -35,6 +35,16 @@ const (
 type timeouts struct {
 	read time.Duration // per attempt of a read: the whole request
 	send time.Duration // a send's or cancel's reply headers; the body gets as long again
+}
+
+// token bounds fetching an access token: tokenTimeout, or a send's
+// reply-header bound if that is shorter (--request-timeout 2s: 4 s), so
+// that a token source bringing its own HTTP client (the metadata server's
+// retries a hung request for ~30 s) keeps to the run's request bounds, as
+// the token client does (tokenClient), and a first stop does not wait
+// longer for a token than for a request.
+func (t timeouts) token() time.Duration {
+	return min(tokenTimeout, max(t.send, t.read))
 }
 
 func newTimeouts(cfg Config) timeouts {
@@ -72,14 +82,11 @@ func boundTransport(tr *http.Transport, t timeouts) *http.Transport {
 
 // tokenClient is the HTTP client of token fetches (the oauth2 packages
 // take it from the context): bounded like the API requests, and as a whole
-// by tokenTimeout.
+// by t.token().
 func tokenClient(t timeouts) *http.Client {
 	tr := boundTransport(http.DefaultTransport.(*http.Transport).Clone(), t)
-	return &http.Client{Transport: tr, Timeout: tokenTimeout}
+	return &http.Client{Transport: tr, Timeout: t.token()}
 }
-
-// errTokenTimeout is a token fetch that did not end within tokenTimeout.
-var errTokenTimeout = errors.New("i/o timeout: no access token within " + tokenTimeout.String())
 
 // boundedToken calls src.Token, giving up after d. Not every token source
 // uses the context's HTTP client (impersonation and the metadata server
@@ -101,6 +108,6 @@ func boundedToken(src oauth2.TokenSource, d time.Duration) (*oauth2.Token, error
 	case r := <-done:
 		return r.tok, r.err
 	case <-timer.C:
-		return nil, fmt.Errorf("token: %w", errTokenTimeout)
+		return nil, fmt.Errorf("token: i/o timeout: no access token within %v", d)
 	}
 }

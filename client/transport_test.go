@@ -158,6 +158,14 @@ func TestTransportBounds(t *testing.T) {
 	if tr.ResponseHeaderTimeout != 2*DefaultReadTimeout || tr.TLSHandshakeTimeout <= 0 || tr.DialContext == nil {
 		t.Errorf("transport bounds: header %v tls %v", tr.ResponseHeaderTimeout, tr.TLSHandshakeTimeout)
 	}
+	// Fetching a token keeps to the requests' bounds, and to 30 s.
+	for _, tt := range []struct{ read, want time.Duration }{
+		{0, tokenTimeout}, {2 * time.Second, 4 * time.Second}, {time.Hour, tokenTimeout},
+	} {
+		if got := newTimeouts(Config{ReadTimeout: tt.read}).token(); got != tt.want {
+			t.Errorf("read timeout %v: token bound %v, want %v", tt.read, got, tt.want)
+		}
+	}
 	// A token source that never answers is given up on.
 	_, err := boundedToken(hangingSource{}, 50*time.Millisecond)
 	if got := Classify(&tokenError{err}, "get"); batch.KindOf(got) != batch.KindRetryable {

@@ -45,14 +45,18 @@ type fakeOAuth struct {
 	// the client gives up or the test ends; hung counts them.
 	hangFrom, requests, hung int
 	release                  chan struct{}
+	releaseOnce              sync.Once
 }
+
+// releaseHung ends the hung token requests.
+func (f *fakeOAuth) releaseHung() { f.releaseOnce.Do(func() { close(f.release) }) }
 
 func newFakeOAuth(t *testing.T) *fakeOAuth {
 	f := &fakeOAuth{t: t, expiresIn: 3600, issued: map[string]time.Time{}, refused: map[string]bool{},
 		release: make(chan struct{})}
 	f.srv = httptest.NewServer(f)
 	t.Cleanup(f.srv.Close)
-	t.Cleanup(func() { close(f.release) }) // first: Close waits for the hung requests
+	t.Cleanup(f.releaseHung) // first: Close waits for the hung requests
 	return f
 }
 
@@ -127,11 +131,43 @@ func (f *fakeOAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `{"error":"invalid_grant","error_description":"Token has been expired or revoked."}`)
 		return
 	}
+	f.issue(w)
+}
+
+// issue writes a token reply with a new token; the caller holds f.mu.
+func (f *fakeOAuth) issue(w http.ResponseWriter) {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	tok := "ya29.e2e-" + hex.EncodeToString(b[:])
 	f.issued[tok] = time.Now().Add(time.Duration(f.expiresIn) * time.Second)
 	fmt.Fprintf(w, `{"access_token":%q,"token_type":"Bearer","expires_in":%d}`, tok, f.expiresIn)
+}
+
+// serveMetadata serves the GCE metadata server's token endpoint (for
+// GCE_METADATA_HOST) with the tokens of f, and its project ID; anything
+// else is not defined (404). Its token requests hang as f's do.
+func (f *fakeOAuth) serveMetadata() *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Header.Get("Metadata-Flavor") != "Google":
+			w.WriteHeader(403)
+		case r.URL.Path == "/computeMetadata/v1/project/project-id":
+			fmt.Fprint(w, "p")
+		case r.URL.Path == "/computeMetadata/v1/instance/service-accounts/default/token":
+			if f.hold(r) {
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.issue(w)
+		default:
+			w.WriteHeader(404)
+		}
+	}))
+	f.t.Cleanup(srv.Close)
+	f.t.Cleanup(f.releaseHung) // first: Close waits for the hung requests
+	return srv
 }
 
 // checkAssertion verifies a JWT-bearer assertion and returns its payload.

@@ -181,22 +181,38 @@ func TestE2ESecondStopExitsDuringHungTokenFetch(t *testing.T) {
 
 // A first Ctrl-C while the access token's renewal hangs ends the run within
 // the run's longest request bound (--request-timeout 2s: a send gets 4 s
-// for its reply's headers, 8 s in all), not the 30 s token-fetch timeout:
-// the token request, like the API's, gets the reply-header timeout (4 s).
+// for its reply's headers, 8 s in all), not the 30 s token-fetch timeout.
 // Here the API refuses the token (401) and the renewal the send's retry
 // needs goes to a token endpoint that accepts the connection and never
-// answers. The send had no intent yet: nothing is left in flight, and the
-// rerun sends every row once. (With the token client's transport unbounded
-// the run ended 30 s after Ctrl-C.)
+// answers: the OAuth token endpoint of a service-account key, whose
+// requests get the reply-header bound (4 s), or the GCE metadata server,
+// whose client brings its own bounds (5 s an attempt, retried: ~30 s). The
+// send had no intent yet: nothing is left in flight, and the rerun sends
+// every row once. (With the token client's transport unbounded the key's
+// run ended 30 s after Ctrl-C; the metadata server's did before the fetch
+// was bounded like the requests.)
 func TestE2EFirstStopDuringHungTokenFetch(t *testing.T) {
+	for _, creds := range []string{"key", "metadata"} {
+		t.Run(creds, func(t *testing.T) { testFirstStopDuringHungTokenFetch(t, creds) })
+	}
+}
+
+func testFirstStopDuringHungTokenFetch(t *testing.T, creds string) {
 	w := newAuthWorld(t)
 	emails := w.writeRows(20)
-	args := []string{"--credentials", "key.json", "--impersonate-user", adminEmail, "--lookup", "list",
-		"--workers", "1", "--qps", "50", "--request-timeout", "2s", "--ledger", "ledger", "--summary", "sum.json", "users.csv"}
+	args := []string{"--credentials", "key.json", "--impersonate-user", adminEmail}
+	var env []string
+	if creds == "metadata" {
+		args = nil
+		env = []string{"GCE_METADATA_HOST=" + strings.TrimPrefix(w.oauth.serveMetadata().URL, "http://")}
+	}
+	env = append(env, goraceEnv)
+	args = append(args, "--lookup", "list", "--workers", "1", "--qps", "50", "--request-timeout", "2s",
+		"--ledger", "ledger", "--summary", "sum.json", "users.csv")
 	// Request 6 (the list, then sends) is the first the API refuses; the
 	// renewal its retry needs hangs.
 	w.api.onRequest(6, func() { w.oauth.hangFromRequest(1); w.oauth.refuseAll() })
-	p := startCmd(t, w.authCmd([]string{goraceEnv}, args...))
+	p := startCmd(t, w.authCmd(env, args...))
 	deadline := time.Now().Add(60 * time.Second)
 	for w.oauth.hungRequests() < 1 {
 		if p.exited() || time.Now().After(deadline) {
@@ -226,7 +242,7 @@ func TestE2EFirstStopDuringHungTokenFetch(t *testing.T) {
 	}
 
 	w.oauth.hangFromRequest(0)
-	if res := w.runAuth([]string{goraceEnv}, args...); res.code != 0 {
+	if res := w.runAuth(env, args...); res.code != 0 {
 		t.Fatalf("rerun: got exit %d, want 0\n%s", res.code, res.stderr)
 	} else {
 		checkRaces(t, res.stderr)
