@@ -241,6 +241,11 @@ func (o *runOptions) run(e env) (code int, err error) {
 	sum := &reports.Summary{Schema: reports.SummarySchema, RunID: runID, Version: toolVersion(), Command: command,
 		Customer: o.customer, API: o.api, DryRun: o.dryRun, Input: o.file, Report: o.report, Started: start}
 
+	// No file of the run may be another, or a device (exit 2).
+	if err := o.checkFiles(command); err != nil {
+		return exitUsage, err
+	}
+
 	// The input, read once: checked whole before anything else happens,
 	// into a private copy that the run and the report then read.
 	inOpts := input.Options{EmailColumn: o.emailColumn}

@@ -39,6 +39,45 @@ func (o *runOptions) openLedger(e env, command string, rows int) (*reports.Ledge
 	return l, err
 }
 
+// checkFiles refuses (exit 2, before anything is opened) a file the run
+// writes that is another file of the run, or not a regular file
+// (reports.CheckRunFiles): a dry run with --report naming the ledger
+// replaced the ledger with its report, and a report on a device became a
+// file of personal data in its place.
+func (o *runOptions) checkFiles(command string) error {
+	ledger := o.ledger
+	if ledger == "" {
+		p, err := o.owner().defaultPath()
+		if err != nil {
+			return err
+		}
+		ledger = p
+	}
+	checkpoint := o.checkpoint
+	if checkpoint == "" && o.file != "-" {
+		// A dry run has none, but must not replace the real run's.
+		prefix := ""
+		if o.cancel {
+			prefix = ".cancel"
+		}
+		checkpoint = inputSibling(o.file, prefix+".checkpoint")
+	}
+	files := []reports.RunFile{
+		{Role: "the report (--report)", Path: o.report, Written: true},
+		{Role: "the checkpoint (--checkpoint)", Path: checkpoint, Written: !o.dryRun},
+		{Role: "the ledger (--ledger)", Path: ledger, Written: !o.dryRun},
+		{Role: "the summary (--summary)", Path: o.summary, Written: true},
+		{Role: "the metrics file (--metrics-file)", Path: o.metricsFile, Written: true},
+		{Role: "the input", Path: o.file},
+		{Role: "the emulator seed (--emulator-seed)", Path: o.emulatorSeed},
+		{Role: "the credentials (--credentials)", Path: o.credentials},
+	}
+	if err := reports.CheckRunFiles(files); err != nil {
+		return usagef("%s: %v", command, err)
+	}
+	return nil
+}
+
 // identity is everything that decides a row's outcome in this run: a
 // checkpoint is resumed only by a run of the same identity (see
 // reports.RunIdentity, which says why the list is what it is). A flag that
