@@ -82,20 +82,7 @@ func TestE2EFixedWindowsWithoutRetryInfo(t *testing.T) {
 			if len(st.Windows) < 3 {
 				t.Fatalf("windows = %+v, want the run to span at least 3", st.Windows)
 			}
-			accepted, refused := 0, 0
-			for _, win := range st.Windows {
-				accepted += win.Accepted
-				refused += win.Throttled
-			}
-			// The windows are used to their quota: the run spans at most
-			// twice the windows its requests need (a probe pause of up to
-			// a whole 2 s window may miss one now and then; a collapsed
-			// pacer, at 0.2/s, needs 25 times as many, and the run hits
-			// --max-duration).
-			if need := (accepted + perWindow - 1) / perWindow; len(st.Windows) > 2*need {
-				t.Errorf("the run spanned %d windows where its %d requests need %d: quota left unused (windows %+v)",
-					len(st.Windows), accepted, need, st.Windows)
-			}
+			accepted, refused := windowsUsed(t, st, perWindow)
 			// A used-up window is probed, not hammered: a few 429s each.
 			if refused > 2*accepted {
 				t.Errorf("%d requests refused for %d accepted, want at most 2 per accepted request: the tool keeps sending into a used-up window (windows %+v)",
@@ -190,4 +177,22 @@ func TestE2EDailyQuotaStopsResumably(t *testing.T) {
 	if d := w.emu.Stats().DuplicateSends; d != 0 {
 		t.Errorf("%d duplicate sends", d)
 	}
+}
+
+// windowsUsed checks that a run against fixed quota windows of perWindow
+// requests used them: it spans at most twice the windows its accepted
+// requests need (a probe pause of up to a whole 2 s window may miss one now
+// and then; a collapsed pacer, at 0.2/s, needs 25 times as many, and the run
+// hits --max-duration). It returns the requests accepted and refused.
+func windowsUsed(t *testing.T, st emulator.Stats, perWindow int) (accepted, refused int) {
+	t.Helper()
+	for _, win := range st.Windows {
+		accepted += win.Accepted
+		refused += win.Throttled
+	}
+	if need := (accepted + perWindow - 1) / perWindow; len(st.Windows) > 2*need {
+		t.Errorf("the run spanned %d windows where its %d requests need %d: quota left unused (windows %+v)",
+			len(st.Windows), accepted, need, st.Windows)
+	}
+	return accepted, refused
 }
