@@ -170,7 +170,8 @@ const (
 )
 
 // NewPacer returns a Pacer allowing qps requests per second with the given
-// burst. With adaptive false it never changes its rate.
+// burst. With adaptive false it never changes its rate, but still pauses
+// for a server's delay and probes a server that refuses everything.
 func NewPacer(qps float64, burst int, adaptive bool) *Pacer {
 	return newPacer(qps, burst, adaptive, time.Now)
 }
@@ -240,88 +241,6 @@ func (p *Pacer) Wait(ctx context.Context) error {
 	}
 }
 
-// leave reports whether a request holding a token may leave now: the pacer
-// is not paused. While the server refuses everything, the request that
-// finds the pause over is the probe: it leaves, and the pause is set again
-// for the rest until its answer comes (or the pause runs out: a probe that
-// ended otherwise). One request, not every waiting one, asks a used-up
-// window whether it has ended.
-func (p *Pacer) leave() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	now := p.now()
-	if p.pausedUntil.After(now) {
-		return false
-	}
-	if p.probe > 0 {
-		p.pausedUntil = now.Add(p.probe)
-		p.probeOut = true
-	}
-	return true
-}
-
-// waitPause sleeps until the pacer is no longer paused: until the pause
-// runs out, or ends early (resumed).
-func (p *Pacer) waitPause(ctx context.Context) error {
-	for {
-		p.mu.Lock()
-		d := p.pausedUntil.Sub(p.now())
-		resumed := p.resumed
-		p.mu.Unlock()
-		if d <= 0 {
-			return nil
-		}
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-resumed:
-			t.Stop()
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		}
-	}
-}
-
-// Pause makes every request wait d from now (a server-given delay): no
-// request leaves before then. A longer pause already running is kept.
-func (p *Pacer) Pause(d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	now := p.now()
-	if p.adaptive && d >= costlyDelay && !now.Before(p.pausedUntil) {
-		p.segmentEnds(now, d)
-	}
-	if p.adaptive {
-		p.delayCost = max(p.delayCost, d)
-	}
-	if until := now.Add(d); until.After(p.serverUntil) {
-		p.serverUntil = until
-	}
-	p.pause(now, d)
-}
-
-// pause pauses until now+d, unless already paused longer. After a pause
-// the requests leave one at a time at the rate, not in a burst of the
-// tokens saved up meanwhile, and after a pause of a measuring interval or
-// more a new one starts: time nothing could be sent measures nothing.
-// p.mu must be held.
-func (p *Pacer) pause(now time.Time, d time.Duration) {
-	if until := now.Add(d); until.After(p.pausedUntil) {
-		p.pausedUntil = until
-		if d >= measureEvery {
-			// Long enough to make the measured rate meaningless.
-			p.since, p.ok, p.thr = until, 0, 0
-		}
-	}
-	if p.lim.Burst() != 1 {
-		p.lim.SetBurst(1)
-	}
-}
-
 // Limit returns the current rate in requests per second.
 func (p *Pacer) Limit() float64 {
 	p.mu.Lock()
@@ -331,12 +250,16 @@ func (p *Pacer) Limit() float64 {
 
 // Succeeded tells the pacer a request was accepted.
 func (p *Pacer) Succeeded() {
-	if !p.adaptive {
-		return
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now()
+	if !p.adaptive {
+		p.accepted(now)
+		if p.lim.Burst() != p.burst && !now.Before(p.pausedUntil) {
+			p.lim.SetBurst(p.burst) // the pause that set it to one is over
+		}
+		return
+	}
 	p.ok++
 	if !now.Before(p.pausedUntil) {
 		if p.segStart.IsZero() {
@@ -348,18 +271,7 @@ func (p *Pacer) Succeeded() {
 		}
 		p.okAt = append(p.okAt, now)
 	}
-	if p.probe > 0 {
-		// A probe accepted: the window has ended; everyone may go, now
-		// (not when the pause they are waiting out would have ended) —
-		// but not before a delay the server gave: the success may be
-		// the answer to a request that left before it.
-		if until := maxTime(now, p.serverUntil); p.pausedUntil.After(until) {
-			p.pausedUntil = until
-			close(p.resumed)
-			p.resumed = make(chan struct{})
-		}
-	}
-	p.probe, p.refused, p.probeOut = 0, 0, false
+	p.accepted(now)
 	if p.cur >= p.ceiling && p.lim.Burst() != p.burst {
 		// At the ceiling for quietSpell: the burst returns.
 		if p.fullSince.IsZero() {
@@ -404,12 +316,13 @@ func (p *Pacer) costly() bool { return p.known > 0 && p.delayCost >= costlyDelay
 // Throttled tells the pacer the server refused a request for quota (429,
 // or a rate-limit 403).
 func (p *Pacer) Throttled() {
-	if !p.adaptive {
-		return
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now()
+	if !p.adaptive {
+		p.refusedAtRate(now)
+		return
+	}
 	p.atRefusal = p.cur
 	if p.segStart.IsZero() && !now.Before(p.pausedUntil) {
 		p.segStart = now
@@ -485,11 +398,4 @@ func (p *Pacer) set(r rate.Limit) {
 	if p.lim.Burst() != 1 {
 		p.lim.SetBurst(1) // Succeeded restores it at the ceiling
 	}
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
 }

@@ -12,6 +12,7 @@ type bucketRun struct {
 	latency time.Duration // a request reaches the server after half of it, is answered after all of it
 	listing int           // requests the run makes one at a time first (the list pages)
 	bucket  int           // the server's bucket (10 if 0)
+	fixed   bool          // the pacer keeps its rate (--adaptive=false)
 }
 
 // sharpBucket drives a pacer against a simulated token bucket: s requests
@@ -48,7 +49,7 @@ var simStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // Deterministic.
 func simulate(run bucketRun, d time.Duration, answer func(at time.Time) (ok bool, delay time.Duration)) {
 	now := simStart
-	p := newPacer(run.qps, 1, true, func() time.Time { return now })
+	p := newPacer(run.qps, 1, !run.fixed, func() time.Time { return now })
 	type reply struct {
 		at    time.Time
 		ok    bool
@@ -178,4 +179,33 @@ func TestPacerFixedWindows(t *testing.T) {
 			}
 		}
 	}
+}
+
+// At --adaptive=false the pacer keeps its rate, but a used-up window is
+// probed, not hammered: the reviewer's run (a window of 100 per 60 s,
+// --qps 200) sent some 11,000 requests into it, and with 100 refusals
+// allowed per request, a third of the rows failed. Each whole window
+// must still be used.
+func TestPacerFixedRateProbesAUsedUpWindow(t *testing.T) {
+	const n, w = 100, 60 * time.Second
+	used := map[int64]int{}
+	refused := 0
+	simulate(bucketRun{qps: 200, latency: 20 * time.Millisecond, fixed: true}, 4*w, func(at time.Time) (bool, time.Duration) {
+		k := int64(at.Sub(simStart) / w)
+		if used[k] >= n {
+			refused++
+			return false, 0
+		}
+		used[k]++
+		return true, 0
+	})
+	for k := int64(1); k <= 3; k++ {
+		if used[k] < n*9/10 {
+			t.Errorf("window %d: %d accepted, want >= %d", k, used[k], n*9/10)
+		}
+	}
+	if refused > 4*30 {
+		t.Errorf("%d requests refused in 4 used-up windows, want at most 30 each", refused)
+	}
+	t.Logf("windows %v, %d refused", used, refused)
 }

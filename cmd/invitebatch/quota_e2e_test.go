@@ -64,13 +64,20 @@ func TestE2EFixedWindowsWithoutRetryInfo(t *testing.T) {
 		window    = 2 * time.Second
 		rows      = 60
 	)
-	for _, offset := range []time.Duration{0, 1300 * time.Millisecond} {
-		t.Run(fmt.Sprint("offset=", offset), func(t *testing.T) {
+	// At --adaptive=false too: the rate stays, but a used-up window is
+	// probed, not hammered (before: some 30 refused per accepted request
+	// here, and against 60 s windows rows failed after 100 refusals).
+	for _, c := range []struct {
+		offset time.Duration
+		fixed  bool
+	}{{0, false}, {1300 * time.Millisecond, false}, {0, true}} {
+		t.Run(fmt.Sprintf("offset=%v,adaptive=%v", c.offset, !c.fixed), func(t *testing.T) {
 			w := newWorld(t)
 			seedUnmanaged(w, "win", rows)
-			w.emu.SetWindowQuota(perWindow, window, offset)
+			w.emu.SetWindowQuota(perWindow, window, c.offset)
 			// --max-duration only bounds a broken tool's run.
-			res := w.run("run", "--qps", "100", "--summary", "sum.json", "--max-duration", "2m", "users.csv")
+			res := w.run("run", "--qps", "100", "--summary", "sum.json", "--max-duration", "2m",
+				fmt.Sprintf("--adaptive=%v", !c.fixed), "users.csv")
 			if res.code != 0 {
 				t.Fatalf("exit = %d, want 0\n%s", res.code, res.stderr)
 			}
