@@ -50,8 +50,8 @@ func refreshWait(interval, took time.Duration, size int64) time.Duration {
 // outcomes come in. It records each outcome in the run's checkpoint first
 // and makes the checkpoint durable up to the snapshot before each rewrite,
 // so the report never lists a row that a crash could make the resumed run
-// do again. The final report is written by the
-// run after Stop, from the table (Table).
+// do again. The final report is written after Stop (WriteFinal), the
+// same way.
 type LiveReport struct {
 	path  string
 	in    func() io.Reader // the input from its start; safe while the run reads it
@@ -143,6 +143,22 @@ func (l *LiveReport) Refresh(ctx context.Context) (uint64, error) {
 	// report is its header.
 	_, _, err := writeReport(ctx, l.path, l.in(), l.opts, l.runID, snap.Outcome, snap.Rows())
 	return changes, err
+}
+
+// WriteFinal writes the run's final report, every row of the table with
+// an outcome, after Stop: once the checkpoint holds every outcome recorded
+// durably, so that the final report is never ahead of the checkpoint
+// either (a crash right after it must not leave a report listing rows that
+// the resumed run does again). A checkpoint that cannot be made durable
+// leaves the report as the last rewrite left it.
+func (l *LiveReport) WriteFinal() error {
+	if l.cp != nil {
+		if err := l.cp.Flush(); err != nil {
+			return fmt.Errorf("report not written: the checkpoint: %w", err)
+		}
+	}
+	_, _, err := WriteReport(l.path, l.in(), l.opts, l.runID, l.table.Outcome)
+	return err
 }
 
 // Start rewrites the report at once (a new run: its header; a resumed

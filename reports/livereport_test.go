@@ -231,3 +231,43 @@ func TestRefreshWait(t *testing.T) {
 		}
 	}
 }
+
+// The final report is written once the checkpoint holds every outcome
+// durably (review stop 11, 7: it was written after Stop without a flush,
+// so a crash right after it left a report listing rows the checkpoint had
+// lost, which the resumed run did again).
+func TestLiveReportFinalNeverAheadOfCheckpoint(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.report.csv")
+	cp := &fakeCheckpoint{}
+	l := NewLiveReport(NewOutcomeTable(), LiveReportOptions{Path: path, Input: liveInput(3), RunID: "r1", Checkpoint: cp})
+	for row := 1; row <= 3; row++ {
+		if err := l.Record(batch.Result{Row: row, Email: fmt.Sprintf("u%07d@example.com", row), Outcome: batch.Sent}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.WriteFinal(); err != nil {
+		t.Fatal(err)
+	}
+	got := readFile(t, path)
+	for row := 1; row <= 3; row++ {
+		listed := strings.Contains(got, fmt.Sprintf("u%07d@example.com,sent", row))
+		if !listed {
+			t.Errorf("final report %q does not list row %d", got, row)
+		}
+		if listed && !cp.durable[row] {
+			t.Errorf("the final report lists row %d, which the checkpoint had not made durable (durable: %v)", row, cp.durable)
+		}
+	}
+
+	// A checkpoint that cannot be made durable: the report is left as it was.
+	if err := os.WriteFile(path, []byte("old\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cp.err = errors.New("fsync failed")
+	if err := l.WriteFinal(); !errors.Is(err, cp.err) {
+		t.Errorf("WriteFinal with a broken checkpoint: %v, want %v", err, cp.err)
+	}
+	if got := readFile(t, path); got != "old\n" {
+		t.Errorf("report %q after a failed flush, want the old one", got)
+	}
+}

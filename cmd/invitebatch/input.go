@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 
 	"github.com/invitebatch/invitebatch/batch/input"
-	"github.com/invitebatch/invitebatch/reports"
 )
 
 // runInput is a run's input, read once. Reading the file by its path more
@@ -119,15 +118,6 @@ func (in *runInput) records(opts input.Options) (*input.Reader, error) {
 // reads without moving the file's offset: the run's reader uses it
 // meanwhile.
 func (in *runInput) reader() io.Reader { return io.NewSectionReader(in.f, 0, math.MaxInt64) }
-
-// writeReport writes the report from the input's copy.
-func (in *runInput) writeReport(report string, opts input.Options, runID string, outcome reports.OutcomeFunc) error {
-	if _, err := in.f.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	_, _, err := reports.WriteReport(report, in.f, opts, runID, outcome)
-	return err
-}
 
 // Close drops the copy.
 func (in *runInput) Close() error { return in.f.Close() }

@@ -374,11 +374,11 @@ func (o *runOptions) run(e env) (code int, err error) {
 	stopMetrics()
 	bar.finish()
 
-	// Whatever happened, the files record it: the report first, then a
-	// finished checkpoint, only when every row has its outcome and the
+	// Whatever happened, the files record it: the report first (once the
+	// checkpoint holds every outcome durably), then a finished checkpoint, only when every row has its outcome and the
 	// report is written (a finished checkpoint makes the next run a new
 	// one, so a lost report could not be made again).
-	if err := in.writeReport(o.report, inOpts, runID, table.Outcome); err != nil && runErr == nil {
+	if err := live.WriteFinal(); err != nil && runErr == nil {
 		runErr = err
 	}
 	if runErr == nil && !stats.Stopped && cp != nil {
