@@ -48,6 +48,14 @@ func emulatorCommand(e env, args []string) error {
 	if err := hist.check("emulator"); err != nil {
 		return err
 	}
+	// A window quota over no window would be silently off (SetWindowQuota):
+	// a benchmark or test against it would measure something else.
+	switch {
+	case *windowQuota < 0 || *dailyQuota < 0 || *quota < 0:
+		return usagef("emulator: --quota, --window-quota and --daily-quota must be >= 0")
+	case *windowQuota > 0 && *window <= 0:
+		return usagef("emulator: --window-quota %d needs a --window longer than 0 (got %v)", *windowQuota, *window)
+	}
 	ref, err := emulator.ParseRefusal(*refusal)
 	if err != nil {
 		return usagef("emulator: --refusal: %v", err)

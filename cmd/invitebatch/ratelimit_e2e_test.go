@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net/http"
 	"os/exec"
@@ -165,5 +166,25 @@ func TestE2EEmulatorThrottleAsFlag(t *testing.T) {
 	code, body := get()
 	if code != 403 || !strings.Contains(body, `"reason":"rateLimitExceeded"`) || strings.Contains(body, "details") {
 		t.Errorf("over the window quota: %d %s, want 403 with only a legacy errors[] reason", code, body)
+	}
+}
+
+// A window quota over no window (--window 0s or negative) was silently
+// switched off (review stop 11, 10): a usage error, exit 2, before the
+// emulator serves. Guarded by a deadline so that an emulator that serves
+// fails the test instead of hanging it.
+func TestE2EEmulatorWindowQuotaNeedsWindow(t *testing.T) {
+	for _, args := range [][]string{
+		{"--window-quota", "5", "--window", "0s"},
+		{"--window-quota", "5", "--window", "-1m"},
+		{"--window-quota", "-1"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		cmd := exec.CommandContext(ctx, binary, append([]string{"emulator", "--addr", "127.0.0.1:0"}, args...)...)
+		res := runCmd(t, cmd)
+		cancel()
+		if res.code != 2 || !strings.Contains(res.stderr, "--window-quota") {
+			t.Errorf("emulator %v: exit %d, want 2 naming --window-quota\n%s", args, res.code, res.stderr)
+		}
 	}
 }
