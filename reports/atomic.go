@@ -1,10 +1,12 @@
 package reports
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // WriteFileAtomic replaces the file at path with what write produces, so that
@@ -23,8 +25,10 @@ func WriteFileAtomic(path string, write func(io.Writer) error, perm os.FileMode)
 var beforeRenameHook func(tmp string)
 
 // writeFileAtomic is WriteFileAtomic; beforeRename, if set, is called with
-// the complete temporary file's name before the rename.
-func writeFileAtomic(path string, write func(io.Writer) error, perm os.FileMode, beforeRename func(tmp string) error) (err error) {
+// the complete temporary file's name before the rename, and lk, a
+// descriptor of it that holds its flock (closed when writeFileAtomic
+// returns: dupFile keeps the lock beyond).
+func writeFileAtomic(path string, write func(io.Writer) error, perm os.FileMode, beforeRename func(tmp string, lk *os.File) error) (err error) {
 	if real, err := filepath.EvalSymlinks(path); err == nil {
 		path = real
 	}
@@ -34,10 +38,13 @@ func writeFileAtomic(path string, write func(io.Writer) error, perm os.FileMode,
 	// rename is only atomic within one file system. The leading dot keeps it
 	// out of casual listings; CreateTemp opens it with O_EXCL and mode 0600,
 	// so no other user can read it even for a moment.
-	f, err := os.CreateTemp(dir, tempPattern(path))
+	f, lk, err := createLockedTemp(dir, tempPattern(path))
 	if err != nil {
 		return fmt.Errorf("create temporary file for %s: %w", path, err)
 	}
+	// Locked until it is renamed into place (or removed): removeStaleTemps
+	// leaves it alone meanwhile.
+	defer lk.Close()
 	tmp := f.Name()
 	defer func() {
 		if err != nil {
@@ -71,7 +78,7 @@ func writeFileAtomic(path string, write func(io.Writer) error, perm os.FileMode,
 	}
 
 	if beforeRename != nil {
-		if err := beforeRename(tmp); err != nil {
+		if err := beforeRename(tmp, lk); err != nil {
 			return err
 		}
 	}
@@ -115,10 +122,73 @@ func syncDir(dir string) error {
 // files for path.
 func tempPattern(path string) string { return "." + filepath.Base(path) + ".tmp-*" }
 
+// createLockedTemp creates a temporary file in dir and flocks it through a
+// second descriptor, lk, which the caller keeps open until the file is
+// renamed into place or removed (f is closed before the rename): a file
+// being written is never taken for a crash's leftover (removeStaleTemps).
+// A temporary file removed between its creation and its lock (a cleaner
+// found it unlocked) is made again.
+func createLockedTemp(dir, pattern string) (f, lk *os.File, err error) {
+	for range 10 {
+		f, err = os.CreateTemp(dir, pattern)
+		if err != nil {
+			return nil, nil, err
+		}
+		lk, err = os.Open(f.Name())
+		if err == nil {
+			err = flock(lk)
+			if err == nil {
+				var fi os.FileInfo
+				if fi, err = lk.Stat(); err == nil && linkCount(fi) > 0 {
+					return f, lk, nil
+				}
+			}
+			_ = lk.Close()
+		}
+		_ = f.Close()
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			_ = os.Remove(f.Name())
+			return nil, nil, err
+		}
+	}
+	return nil, nil, fmt.Errorf("temporary files in %s keep being removed", dir)
+}
+
+// dupFile returns a new descriptor of f's open file, close-on-exec: it
+// shares f's flock, which lasts until both are closed.
+func dupFile(f *os.File) (*os.File, error) {
+	fd, _, errno := syscall.Syscall(syscall.SYS_FCNTL, f.Fd(), syscall.F_DUPFD_CLOEXEC, 0)
+	if errno != 0 {
+		return nil, fmt.Errorf("dup %s: %w", f.Name(), errno)
+	}
+	return os.NewFile(fd, f.Name()), nil
+}
+
+// flock takes an exclusive flock on f, waiting for it.
+func flock(f *os.File) error {
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
+}
+
+// linkCount is the number of names fi's file has (0: removed); 1 where the
+// system does not say.
+func linkCount(fi os.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Nlink)
+	}
+	return 1
+}
+
 // removeStaleTemps removes the temporary files that a crash in the middle of
 // WriteFileAtomic(path) left behind (a ledger being rewritten by forget
-// holds every address). Only safe under path's lock: nobody else can be
-// writing one.
+// holds every address; a report, its rows). A temporary file that another
+// writer still holds locked (createLockedTemp) is left alone, so this is
+// safe whoever else may be writing path: a dry run, two runs over stdin.
+// Only regular files are touched (a planted symlink is left).
 func removeStaleTemps(path string) error {
 	if real, err := filepath.EvalSymlinks(path); err == nil {
 		path = real
@@ -128,9 +198,34 @@ func removeStaleTemps(path string) error {
 		return err
 	}
 	for _, t := range stale {
-		if err := os.Remove(t); err != nil && !os.IsNotExist(err) {
+		if err := removeUnlocked(t); err != nil {
 			return fmt.Errorf("remove stale temporary file: %w", err)
 		}
+	}
+	return nil
+}
+
+// removeUnlocked removes the regular file t unless a writer holds its
+// flock, holding the lock while it removes it.
+func removeUnlocked(t string) error {
+	fi, err := os.Lstat(t)
+	if err != nil || !fi.Mode().IsRegular() {
+		return nil // gone meanwhile, or not one of ours
+	}
+	g, err := os.OpenFile(t, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	ok, err := tryFlock(g)
+	if err != nil || !ok {
+		return err // !ok: being written
+	}
+	if err := os.Remove(t); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
 	return nil
 }

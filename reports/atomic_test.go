@@ -70,3 +70,39 @@ func TestWriteFileAtomicMissingDir(t *testing.T) {
 		t.Error("WriteFileAtomic into a missing directory succeeded")
 	}
 }
+
+// removeStaleTemps removes a crash's temporary file, but not one a
+// rewrite is writing, even without any other lock (review stop 11, 9: dry
+// runs and runs over stdin, which hold no checkpoint lock, never removed
+// the temporary file of a torn report rewrite). A rewrite whose temporary
+// file a cleaner saw still completes.
+func TestRemoveStaleTempsLeavesRewriteInProgress(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "users.dryrun.report.csv")
+	stale := filepath.Join(dir, ".users.dryrun.report.csv.tmp-1")
+	if err := os.WriteFile(stale, []byte("a crash's rows\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := writeFileAtomic(path, func(w io.Writer) error { _, err := io.WriteString(w, "new\n"); return err }, 0o600,
+		func(tmp string, _ *os.File) error {
+			if err := RemoveReportTemps(path); err != nil {
+				t.Errorf("RemoveReportTemps: %v", err)
+			}
+			if _, err := os.Stat(tmp); err != nil {
+				t.Errorf("the rewrite's own temporary file was removed while written: %v", err)
+			}
+			if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the crash's temporary file is still there (%v)", err)
+			}
+			return nil
+		})
+	if err != nil {
+		t.Fatalf("the rewrite: %v", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "new\n" {
+		t.Errorf("report %q", b)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".*")); len(left) > 0 {
+		t.Errorf("left: %v", left)
+	}
+}

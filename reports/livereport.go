@@ -232,6 +232,8 @@ func (l *LiveReport) Stop() {
 
 // RemoveReportTemps removes the temporary files that a crash in the middle
 // of a rewrite of the report at path left behind (each holds rows of the
-// report: personal data). Only safe while no other run can be writing that
-// report: under the lock of the checkpoint the report belongs to.
+// report: personal data). A rewrite in progress, of this run or another
+// (two dry runs of one input, two runs over stdin with one --report), keeps
+// its temporary file flocked and is left alone: safe without the
+// checkpoint's lock.
 func RemoveReportTemps(path string) error { return removeStaleTemps(path) }

@@ -223,14 +223,12 @@ func (l *FileLock) Replace(write func(io.Writer) error) error {
 		return fmt.Errorf("replace %s: not locked", l.path)
 	}
 	var next *os.File
-	err := writeFileAtomic(l.path, write, 0o600, func(tmp string) error {
-		f, err := os.Open(tmp)
+	err := writeFileAtomic(l.path, write, 0o600, func(tmp string, lk *os.File) error {
+		// The temporary file is flocked since it was created (lk): keep
+		// that lock, which becomes the new file's.
+		f, err := dupFile(lk)
 		if err != nil {
-			return err
-		}
-		if ok, err := tryFlock(f); err != nil || !ok {
-			_ = f.Close()
-			return fmt.Errorf("lock the new %s: %v", l.path, err)
+			return fmt.Errorf("lock the new %s: %w", l.path, err)
 		}
 		next = f
 		return nil

@@ -356,10 +356,11 @@ func (o *runOptions) run(e env) (code int, err error) {
 	liveOpts := reports.LiveReportOptions{Path: o.report, Input: in.reader, Opts: inOpts, RunID: runID}
 	if cp != nil {
 		liveOpts.Checkpoint = cp
-		// Under the checkpoint's lock, no other run writes this report.
-		if err := reports.RemoveReportTemps(o.report); err != nil {
-			log.Warn("temporary report files of a crashed run not removed", zap.Error(err))
-		}
+	}
+	// Also for a dry run and a run over stdin, which hold no checkpoint
+	// lock: a rewrite in progress (another run's) keeps its file locked.
+	if err := reports.RemoveReportTemps(o.report); err != nil {
+		log.Warn("temporary report files of a crashed run not removed", zap.Error(err))
 	}
 	live := reports.NewLiveReport(table, liveOpts)
 	var sink batch.Sink = live
