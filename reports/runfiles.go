@@ -1,7 +1,9 @@
 package reports
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -108,4 +110,52 @@ func fileKind(m os.FileMode) string {
 		return "a socket"
 	}
 	return "a special file"
+}
+
+// SetAside copies each existing file of paths (a run's checkpoint and
+// report) to path + suffix, mode 0600, before a new run replaces them; a
+// missing one is skipped. suffix is ".old", or where a file of that name
+// exists already (an earlier set-aside, kept), ".old.1", ".old.2" and so on:
+// the first suffix free for every path, so that the files set aside
+// together share it. It returns the copies made.
+func SetAside(paths []string) ([]string, error) {
+	suffix := ""
+	for n := 0; suffix == ""; n++ {
+		s := ".old"
+		if n > 0 {
+			s = fmt.Sprintf(".old.%d", n)
+		}
+		free := true
+		for _, p := range paths {
+			if _, err := os.Lstat(p + s); err == nil {
+				free = false
+			}
+		}
+		if free {
+			suffix = s
+		}
+	}
+	var made []string
+	for _, p := range paths {
+		err := copyFile(p, p+suffix)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return made, fmt.Errorf("set %s aside: %w", p, err)
+		}
+		made = append(made, p+suffix)
+	}
+	return made, nil
+}
+
+// copyFile copies from to to (replaced atomically), mode 0600: the files
+// set aside hold personal data.
+func copyFile(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	return WriteFileAtomic(to, func(w io.Writer) error { _, err := io.Copy(w, in); return err }, 0o600)
 }

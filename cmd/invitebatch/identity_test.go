@@ -210,3 +210,53 @@ func TestCSVAndTSVDoNotShareFiles(t *testing.T) {
 		t.Errorf("a run of users.tsv set users.csv's checkpoint aside")
 	}
 }
+
+// Review stop 11, finding 8: a run of another identity replaced the old
+// run's report at once while its checkpoint was set aside, and a second
+// change overwrote the .old checkpoint. Now the report is set aside with
+// its checkpoint, the notice names both, and each pair set aside is kept:
+// .old, then .old.1.
+func TestCheckpointOtherIdentitySetsReportAside(t *testing.T) {
+	w := newWorld(t)
+	usersCSV(w, 6)
+	read := func(name string) string {
+		t.Helper()
+		b, err := os.ReadFile(w.path(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if res := w.runR("run", "--max-sends", "2", "users.csv"); res.code != 3 {
+		t.Fatalf("--max-sends 2: exit %d, want 3\n%s", res.code, res.stderr)
+	}
+	report1, cp1 := read("users.report.csv"), read("users.checkpoint")
+	res := w.runR("run", "--resend-after", "336h", "--max-sends", "1", "users.csv")
+	if res.code != 3 {
+		t.Fatalf("--resend-after 336h --max-sends 1: exit %d, want 3\n%s", res.code, res.stderr)
+	}
+	checkSetAside(t, w, res.stderr, "resend")
+	if !strings.Contains(res.stderr, "users.report.csv.old") {
+		t.Errorf("the notice does not name the report set aside:\n%s", res.stderr)
+	}
+	report2, cp2 := read("users.report.csv"), read("users.checkpoint")
+	res = w.runR("run", "--resend-after", "720h", "users.csv")
+	if res.code != 0 {
+		t.Fatalf("--resend-after 720h: exit %d\n%s", res.code, res.stderr)
+	}
+	if !strings.Contains(res.stderr, "users.report.csv.old.1") || !strings.Contains(res.stderr, "users.checkpoint.old.1") {
+		t.Errorf("the second notice does not name users.report.csv.old.1 and users.checkpoint.old.1:\n%s", res.stderr)
+	}
+	for name, want := range map[string]string{
+		"users.report.csv.old": report1, "users.checkpoint.old": cp1,
+		"users.report.csv.old.1": report2, "users.checkpoint.old.1": cp2,
+	} {
+		if got := read(name); got != want {
+			t.Errorf("%s: %q, want the set-aside file unchanged: %q", name, got, want)
+		}
+		checkMode(t, w.path(name))
+	}
+	if !strings.Contains(report1, "sent") {
+		t.Errorf("the first run's report lists no sent row: %q", report1)
+	}
+}

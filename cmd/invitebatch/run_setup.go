@@ -121,12 +121,14 @@ func (o *runOptions) plan(log *zap.Logger, id reports.RunIdentity, runID string)
 		// Another run's checkpoint: its outcomes were decided for another
 		// input, customer, backend or flags (an emulator's "sent" rows were
 		// never emailed), so none of them may be resumed.
-		aside := o.checkpoint + ".old"
-		if err := copyFile(o.checkpoint, aside); err != nil {
+		// Its report too, which the new run replaces at once; each pair
+		// set aside is kept (.old, .old.1, ...).
+		aside, err := reports.SetAside([]string{o.checkpoint, o.report})
+		if err != nil {
 			return nil, nil, nil, false, err
 		}
-		log.Warn("starting a new run: the checkpoint was made by a run that differs; the old checkpoint was set aside",
-			zap.Strings("differs_in", differs), zap.String("set_aside", aside))
+		log.Warn("starting a new run: the checkpoint was made by a run that differs; the old checkpoint and its report were set aside",
+			zap.Strings("differs_in", differs), zap.Strings("set_aside", aside))
 	case !state.Finished || state.HasFailed():
 		// Resumed: the rows without an outcome, and once a run of this
 		// checkpoint has finished, its failed rows too. That is a finished
@@ -155,15 +157,6 @@ func (o *runOptions) plan(log *zap.Logger, id reports.RunIdentity, runID string)
 func skipRows(state *reports.CheckpointState, keep func(batch.Outcome) bool) func(int) bool {
 	earlier := state.Outcomes()
 	return func(row int) bool { return row < len(earlier) && keep(earlier[row]) }
-}
-
-// copyFile copies a file with mode 0600 (checkpoints hold personal data).
-func copyFile(from, to string) error {
-	b, err := os.ReadFile(from)
-	if err != nil {
-		return err
-	}
-	return reports.WriteFileAtomic(to, func(w io.Writer) error { _, err := w.Write(b); return err }, 0o600)
 }
 
 // clientConfig builds the client's configuration, starting the built-in
