@@ -144,24 +144,18 @@ func ledgerWord(s LedgerStatus) string {
 }
 
 // restoreLedger undoes a cancel intent whose cancel certainly did not take
-// effect, putting back what the ledger said before: a cancel that failed
-// must not erase the record of an earlier send (that record is what keeps
-// an account too new to be listed from a second email).
+// effect, putting back what the ledger said before, its time included: a
+// cancel that failed must not erase the record of an earlier send (that
+// record is what keeps an account too new to be listed from a second
+// email), nor stamp it with the time of the refusal (an invite run resuming
+// a run stopped before would report the row sent, and --resend-after would
+// count from the refusal). An earlier intent comes back as the intent it
+// was, for a run to settle by reading the invitation back.
 func (r *Runner) restoreLedger(t *tally, email string, prior LedgerEntry) error {
-	switch prior.Status {
-	case LedgerSent, LedgerUnconfirmed, LedgerCancelled, LedgerNotSent:
-		return r.settleLedger(t, email, prior.Status)
-	case LedgerResendIntent:
-		// A re-send of an INVITED invitation: an earlier email went out.
-		return r.settleLedger(t, email, LedgerSent)
-	case LedgerNone:
+	if prior.Status == LedgerNone {
 		return r.settleLedger(t, email, LedgerNotSent)
-	case LedgerSendIntent:
-		// An earlier send whose result is unknown: the cancel intent must
-		// not stand for it (an invite run would read it as cancelled).
-		return r.settleLedger(t, email, LedgerUnconfirmed)
 	}
-	return nil // an earlier cancel intent: leave it for a rerun to settle
+	return r.restoreEntry(t, email, prior)
 }
 
 // intendReady is the ready function of a send or cancel (Caller.do's

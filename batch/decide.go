@@ -157,6 +157,20 @@ func (r *Runner) settleLedger(t *tally, email string, s LedgerStatus) error {
 	return nil
 }
 
+// restoreEntry records e as the entry of email again, its time included
+// (Ledger.Restore), when there is a ledger; the wait as for settleLedger.
+func (r *Runner) restoreEntry(t *tally, email string, e LedgerEntry) error {
+	if r.Ledger == nil || r.DryRun {
+		return nil
+	}
+	wait, err := r.Ledger.Restore(email, e)
+	if err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	t.durable = wait
+	return nil
+}
+
 // rowError turns a failed lookup into the row's outcome, or passes a fatal
 // error or the end of ctx up.
 func (r *Runner) rowError(err error) (Outcome, string, error) {

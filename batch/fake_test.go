@@ -218,3 +218,18 @@ func csvSource(text string) Source {
 	}
 	return r
 }
+
+// Restore puts e back as the entry of email, its time included.
+func (l *memLedger) Restore(email string, e LedgerEntry) (func(context.Context) error, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.entries[email] = e
+	l.log = append(l.log, email)
+	l.history[email] = append(l.history[email], e.Status)
+	return func(context.Context) error {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.durable[email] = e.Status
+		return nil
+	}, nil
+}

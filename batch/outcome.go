@@ -138,4 +138,11 @@ type Ledger interface {
 	// after wait, so the checkpoint is never ahead of the ledger, but the
 	// worker that settles goes on to its next row without waiting.
 	Settle(email string, status LedgerStatus) (wait func(context.Context) error, err error)
+	// Restore records e as the entry of email again, its time included:
+	// what the ledger said before an intent whose action certainly had no
+	// effect (a refused send or cancel). A refused re-send must leave the
+	// earlier email's time as it was: a record stamped with the time of
+	// the refusal would read as a send made then (a resumed run reports
+	// the row sent) and postpone --resend-after. wait is as for Settle.
+	Restore(email string, e LedgerEntry) (wait func(context.Context) error, err error)
 }

@@ -144,10 +144,14 @@ func noEffect(err error) bool {
 
 // unsent records that a send certainly did not go out, keeping an earlier
 // send of this tool on record (a failed re-send must not make the ledger
-// forget the email that went out before).
+// forget the email that went out before) with its own time: a `sent`
+// stamped with the time of the refusal would read as a send made then (a
+// run resuming a stopped one reports the row sent, "sent before the run
+// was interrupted", although no email went out) and would postpone
+// --resend-after.
 func (r *Runner) unsent(t *tally, email string, prior LedgerEntry) error {
 	if prior.Status == LedgerSent {
-		return r.settleLedger(t, email, LedgerSent)
+		return r.restoreEntry(t, email, prior)
 	}
 	return r.settleLedger(t, email, LedgerNotSent)
 }

@@ -218,8 +218,38 @@ func (l *Ledger) Settle(email string, status batch.LedgerStatus) (wait func(cont
 	}, nil
 }
 
-// record appends a line and updates the index.
+// Restore records e as the entry of email again, with e's time rather than
+// now (batch.Ledger.Restore): the line is an ordinary record, so a reader
+// of any version takes it, as the address's last line, for what the
+// ledger said before the refused attempt. Lines are in the order they were
+// recorded, not in time order: a restored line's time can precede the
+// intent's before it. wait is as for Settle.
+func (l *Ledger) Restore(email string, e batch.LedgerEntry) (wait func(context.Context) error, err error) {
+	if e.Status == batch.LedgerNone || int(e.Status) >= len(ledgerWords) {
+		return nil, fmt.Errorf("ledger restore: status %d is not a ledger entry", e.Status)
+	}
+	if e.Time.IsZero() {
+		return nil, errors.New("ledger restore: the entry has no time")
+	}
+	j, seq, err := l.recordAt(email, e.Status, e.Time.UnixNano())
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		if err := j.WaitShared(ctx, seq, settleGrace); err != nil {
+			return fmt.Errorf("ledger restore: %w", err)
+		}
+		return nil
+	}, nil
+}
+
+// record appends a line stamped now and updates the index.
 func (l *Ledger) record(email string, st batch.LedgerStatus) (*Journal, uint64, error) {
+	return l.recordAt(email, st, l.now().UnixNano())
+}
+
+// recordAt appends a line stamped nanos and updates the index.
+func (l *Ledger) recordAt(email string, st batch.LedgerStatus, nanos int64) (*Journal, uint64, error) {
 	e := normaliseEmail(email)
 	if len(e) > maxEmail || !validEmailBytes(e) {
 		return nil, 0, fmt.Errorf("ledger: unusable address %q", email)
@@ -227,7 +257,7 @@ func (l *Ledger) record(email string, st batch.LedgerStatus) (*Journal, uint64, 
 	if l.opts.ReadOnly {
 		return nil, 0, fmt.Errorf("ledger %s: %w", l.path, ErrReadOnly)
 	}
-	nanos := max(l.now().UnixNano(), 0)
+	nanos = max(nanos, 0)
 	var b [128]byte
 	p := strconv.AppendInt(b[:0], nanos, 10)
 	p = append(p, ' ')
