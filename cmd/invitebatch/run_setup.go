@@ -53,14 +53,19 @@ func (o *runOptions) checkFiles(command string) error {
 		}
 		ledger = p
 	}
-	checkpoint := o.checkpoint
-	if checkpoint == "" && o.file != "-" {
-		// A dry run has none, but must not replace the real run's.
-		prefix := ""
+	// The input's checkpoints: this command's (a dry run has none, but
+	// must not replace the real run's) and the other command's (run,
+	// cancel), which no file of this run may replace either.
+	checkpoint, other, otherName := o.checkpoint, "", "cancel"
+	if o.file != "-" {
+		prefix, otherPrefix := "", ".cancel"
 		if o.cancel {
-			prefix = ".cancel"
+			prefix, otherPrefix, otherName = ".cancel", "", "run"
 		}
-		checkpoint = inputSibling(o.file, prefix+".checkpoint")
+		if checkpoint == "" {
+			checkpoint = inputSibling(o.file, prefix+".checkpoint")
+		}
+		other = inputSibling(o.file, otherPrefix+".checkpoint")
 	}
 	files := []reports.RunFile{
 		{Role: "the report (--report)", Path: o.report, Written: true},
@@ -69,6 +74,7 @@ func (o *runOptions) checkFiles(command string) error {
 		{Role: "the summary (--summary)", Path: o.summary, Written: true},
 		{Role: "the metrics file (--metrics-file)", Path: o.metricsFile, Written: true},
 		{Role: "the input", Path: o.file},
+		{Role: "the checkpoint of `" + otherName + "` over this input", Path: other},
 		{Role: "the emulator seed (--emulator-seed)", Path: o.emulatorSeed},
 		{Role: "the credentials (--credentials)", Path: o.credentials},
 	}

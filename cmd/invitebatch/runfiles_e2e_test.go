@@ -78,6 +78,7 @@ func TestE2EReportIsAnotherFileOfTheRunExits2(t *testing.T) {
 		{"run, --report the input", []string{"run", "--report", "users.csv", "users.csv"}, "the input"},
 		{"run, --summary the report", []string{"run", "--summary", "users.report.csv", "users.csv"}, "the summary"},
 		{"run, --metrics-file the ledger", []string{"run", "--metrics-file", "m.prom", "--ledger", "m.prom", "users.csv"}, "the metrics file"},
+		{"cancel, --report the invite run's checkpoint", []string{"cancel", "--report", "users.checkpoint", "users.csv"}, "the checkpoint of `run`"},
 		{"cancel, --checkpoint the ledger", []string{"cancel", "--checkpoint", ledger, "users.csv"}, "the ledger"},
 	} {
 		res := w.run(c.args...)
