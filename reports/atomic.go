@@ -137,6 +137,12 @@ func createLockedTemp(dir, pattern string) (f, lk *os.File, err error) {
 		lk, err = os.Open(f.Name())
 		if err == nil {
 			err = flock(lk)
+			if noLocks(err) {
+				// A file system without flock: written unprotected, as
+				// before (a cleaner there cannot lock it either, and
+				// leaves it).
+				return f, lk, nil
+			}
 			if err == nil {
 				var fi os.FileInfo
 				if fi, err = lk.Stat(); err == nil && linkCount(fi) > 0 {
@@ -162,6 +168,11 @@ func dupFile(f *os.File) (*os.File, error) {
 		return nil, fmt.Errorf("dup %s: %w", f.Name(), errno)
 	}
 	return os.NewFile(fd, f.Name()), nil
+}
+
+// noLocks reports whether err says the file system has no flock.
+func noLocks(err error) bool {
+	return errors.Is(err, syscall.ENOLCK) || errors.Is(err, syscall.EOPNOTSUPP) || errors.Is(err, syscall.ENOSYS)
 }
 
 // flock takes an exclusive flock on f, waiting for it.
@@ -221,6 +232,9 @@ func removeUnlocked(t string) error {
 	}
 	defer g.Close()
 	ok, err := tryFlock(g)
+	if noLocks(err) {
+		return nil // cannot tell: left alone
+	}
 	if err != nil || !ok {
 		return err // !ok: being written
 	}
