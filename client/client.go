@@ -200,7 +200,7 @@ func (c *Client) mutate(ctx context.Context, method, email string, call func(con
 		return c.classify(ctx, err, method, email, gen)
 	}
 	if op != nil && op.Done && op.Error != nil {
-		return classifyStatus(op.Error, method, c.customer, strings.ToLower(email))
+		return operationError(op.Error, method, c.customer, strings.ToLower(email))
 	}
 	return nil
 }

@@ -259,12 +259,13 @@ func TestSendOperation(t *testing.T) {
 			`{"done":true,"error":{"code":8,"message":"slow down","details":[
 				{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"RATE_LIMIT_EXCEEDED"},
 				{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"2s"}]}}`,
-			&batch.APIError{Kind: batch.KindRetryable, Code: 429, Status: "RESOURCE_EXHAUSTED", Reason: "RATE_LIMIT_EXCEEDED", RetryAfter: 2 * time.Second},
+			// The request was accepted: ambiguous (TestOperationErrorIsAmbiguous).
+			&batch.APIError{Kind: batch.KindRetryable, Code: 429, Status: "RESOURCE_EXHAUSTED", Reason: "RATE_LIMIT_EXCEEDED", RetryAfter: 2 * time.Second, Ambiguous: true},
 		},
 		{
 			"done with PERMISSION_DENIED",
 			`{"done":true,"error":{"code":7,"message":"no"}}`,
-			&batch.APIError{Kind: batch.KindFatal, Code: 403, Status: "PERMISSION_DENIED"},
+			&batch.APIError{Kind: batch.KindFatal, Code: 403, Status: "PERMISSION_DENIED", Ambiguous: true},
 		},
 	}
 	for _, api := range []string{APIv1, APIv1beta1} {

@@ -24,6 +24,27 @@ type operationJSON struct {
 	Response responseJSON `json:"response"`
 }
 
+// failedOperationJSON is an Operation that is done with an error.
+type failedOperationJSON struct {
+	Name  string     `json:"name"`
+	Done  bool       `json:"done"`
+	Error statusJSON `json:"error"`
+}
+
+// statusJSON is a google.rpc.Status.
+type statusJSON struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+// failedOperation turns the Operation of a performed send into one done
+// with RESOURCE_EXHAUSTED (AmbiguousOperation).
+func failedOperation(reply any) failedOperationJSON {
+	op, _ := reply.(operationJSON)
+	return failedOperationJSON{Name: op.Name, Done: true,
+		Error: statusJSON{Code: 8, Message: "Resource has been exhausted (e.g. check quota)."}}
+}
+
 type responseJSON struct {
 	Type string `json:"@type"`
 	invitationJSON

@@ -215,6 +215,9 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The send was performed: the client never hears so.
 		e.done(rt.method, CodeDropped)
 		drop(w)
+	case mode == AmbiguousOperation:
+		// The send was performed; its Operation says it failed.
+		e.done(rt.method, writeJSON(w, failedOperation(reply)))
 	default:
 		e.done(rt.method, writeError(w, codeError(500)))
 	}

@@ -14,11 +14,15 @@ const (
 	AmbiguousStatus500 AmbiguousMode = iota
 	// AmbiguousDrop closes the connection without a reply.
 	AmbiguousDrop
+	// AmbiguousOperation replies 200 with an Operation that is done with
+	// the error RESOURCE_EXHAUSTED: the server accepted the request.
+	AmbiguousOperation
 )
 
-var ambiguousNames = [...]string{AmbiguousStatus500: "status500", AmbiguousDrop: "drop"}
+var ambiguousNames = [...]string{AmbiguousStatus500: "status500", AmbiguousDrop: "drop", AmbiguousOperation: "operation"}
 
-// String returns the name Config uses for m: "status500" or "drop".
+// String returns the name Config uses for m: "status500", "drop" or
+// "operation".
 func (m AmbiguousMode) String() string {
 	if m < 0 || int(m) >= len(ambiguousNames) {
 		return fmt.Sprintf("AmbiguousMode(%d)", int(m))
@@ -216,7 +220,7 @@ type Config struct {
 	QuotaBurst        int     `json:"quota_burst"` // < 1 counts as 1
 	FailRate          float64 `json:"fail_rate"`
 	AmbiguousSendRate float64 `json:"ambiguous_send_rate"`
-	AmbiguousMode     string  `json:"ambiguous_mode"` // "status500" or "drop"
+	AmbiguousMode     string  `json:"ambiguous_mode"` // "status500", "drop" or "operation"
 	Fatal             string  `json:"fatal"`          // "none", "permission_denied", "service_disabled", "quota_project", "unauthenticated"
 	Refusal           string  `json:"refusal"`        // how send refuses an ineligible account: "failed_precondition", "not_found", "permission_denied"
 	Profile           string  `json:"profile"`        // "default" or "google-strict" (strict.go)

@@ -1,0 +1,38 @@
+package client
+
+import (
+	v1 "google.golang.org/api/cloudidentity/v1"
+
+	"github.com/invitebatch/invitebatch/batch"
+)
+
+// operationError classifies the error of a send's or cancel's Operation that
+// came back done. The server accepted the request (it made the Operation),
+// so a failure inside it is no refusal at the door: a RESOURCE_EXHAUSTED,
+// UNAUTHENTICATED, UNAVAILABLE or INTERNAL there may come after the email
+// went out. Such an error is Ambiguous: the send is never repeated before
+// the invitation, read back after the settle window, shows it did not take
+// effect (its intent stays open meanwhile, and after a crash). The
+// server's verdict on the address itself (FAILED_PRECONDITION,
+// INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS, a 403 naming the address)
+// stays what it is: nothing was sent. A fatal error (PERMISSION_DENIED
+// for the customer, a daily quota) still stops the run, leaving the intent
+// for the rerun to settle.
+func operationError(st *v1.Status, method, customer, email string) *batch.APIError {
+	e := classifyStatus(st, method, customer, email)
+	if !mutating(method) {
+		return e
+	}
+	switch e.Kind {
+	case batch.KindPrecondition, batch.KindConflict, batch.KindNotFound:
+		return e
+	case batch.KindFatal:
+	default:
+		// Retryable, so that the caller sees an ambiguous failure (it
+		// does not retry one) rather than a refresh-and-retry of a 401.
+		e.Kind = batch.KindRetryable
+	}
+	e.Ambiguous, e.NotSent = true, false
+	e.Msg += " (in the Operation of an accepted request: it may have taken effect)"
+	return e
+}

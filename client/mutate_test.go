@@ -1,0 +1,70 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"testing"
+
+	v1 "google.golang.org/api/cloudidentity/v1"
+
+	"github.com/invitebatch/invitebatch/batch"
+)
+
+// TestOperationErrorIsAmbiguous (review stop 11, finding 4; after the
+// reviewer's TestReviewOperationErrorIsNotARefusal): a send or cancel
+// whose Operation came back done with an error was accepted by the server,
+// so RESOURCE_EXHAUSTED, UNAUTHENTICATED, UNAVAILABLE and the like inside it
+// may come after the email went out. They were classified as a refusal at
+// the door (429, 401: not Ambiguous), so batch closed the intent not_sent
+// and sent again with no read-back. They are Ambiguous now; the server's
+// verdict on the address (FAILED_PRECONDITION, INVALID_ARGUMENT, NOT_FOUND,
+// ALREADY_EXISTS) is not, and a fatal error stays fatal, but ambiguous.
+func TestOperationErrorIsAmbiguous(t *testing.T) {
+	tests := []struct {
+		code      int64
+		kind      batch.Kind
+		ambiguous bool
+	}{
+		{8, batch.KindRetryable, true},  // RESOURCE_EXHAUSTED
+		{16, batch.KindRetryable, true}, // UNAUTHENTICATED
+		{14, batch.KindRetryable, true}, // UNAVAILABLE
+		{13, batch.KindRetryable, true}, // INTERNAL
+		{4, batch.KindRetryable, true},  // DEADLINE_EXCEEDED
+		{2, batch.KindRetryable, true},  // UNKNOWN
+		{10, batch.KindRetryable, true}, // ABORTED
+		{7, batch.KindFatal, true},      // PERMISSION_DENIED, not naming the address
+		{9, batch.KindPrecondition, false},
+		{3, batch.KindPrecondition, false},
+		{5, batch.KindPrecondition, false}, // send; cancel: KindNotFound
+		{6, batch.KindConflict, false},     // send; cancel: permanent, ambiguous
+	}
+	for _, api := range []string{APIv1, APIv1beta1} {
+		for _, tt := range tests {
+			body := fmt.Sprintf(`{"name":"operations/1","done":true,"error":{"code":%d,"message":"operation failed"}}`, tt.code)
+			c := newEmulated(t, api, &recorder{reply: func(*http.Request) (int, string) { return 200, body }})
+			for _, m := range []string{"send", "cancel"} {
+				kind, ambiguous := tt.kind, tt.ambiguous
+				switch {
+				case m == "cancel" && tt.code == 5:
+					kind = batch.KindNotFound
+				case m == "cancel" && tt.code == 6:
+					kind, ambiguous = batch.KindRetryable, true
+				}
+				var ae *batch.APIError
+				if err := call(context.Background(), c, m, "a@x.com"); !errors.As(err, &ae) {
+					t.Fatalf("%s %s code %d: %v, want *batch.APIError", api, m, tt.code, err)
+				}
+				if ae.Kind != kind || ae.Ambiguous != ambiguous || ae.NotSent {
+					t.Errorf("%s %s: Operation done with code %d: kind %v, Ambiguous %v, NotSent %v; want kind %v, Ambiguous %v (%s)",
+						api, m, tt.code, ae.Kind, ae.Ambiguous, ae.NotSent, kind, ambiguous, ae.Msg)
+				}
+			}
+		}
+	}
+	// Reads have no Operation; operationError leaves them as classified.
+	if e := operationError(&v1.Status{Code: 8}, "get", customer, "a@x.com"); e.Ambiguous {
+		t.Errorf("get: %+v, want not ambiguous", e)
+	}
+}
