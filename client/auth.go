@@ -33,10 +33,12 @@ func clientOptions(ctx context.Context, cfg Config) ([]option.ClientOption, stri
 		// client's default transport layers (auth headers, OpenTelemetry),
 		// which cost a fifth of the tool's CPU per request against a local
 		// emulator.
-		hc := cfg.HTTPClient
-		if hc == nil {
-			hc = &http.Client{Transport: boundTransport(apiTransport(cfg.Conns), newTimeouts(cfg))}
+		hc := &http.Client{Transport: boundTransport(apiTransport(cfg.Conns), newTimeouts(cfg))}
+		if cfg.HTTPClient != nil {
+			c := *cfg.HTTPClient
+			hc = &c
 		}
+		hc.Transport = noReplay{hc.Transport}
 		opts := []option.ClientOption{option.WithEndpoint("http://" + host + "/"), option.WithHTTPClient(hc)}
 		return opts, "emulator (no credentials)", nil, nil
 	}
@@ -77,7 +79,7 @@ func clientOptions(ctx context.Context, cfg Config) ([]option.ClientOption, stri
 	}
 	hc.Transport = &oauth2.Transport{
 		Source: tokens,
-		Base:   quotaTransport{project: quotaProject(cfg.QuotaProject, creds.JSON), base: base},
+		Base:   quotaTransport{project: quotaProject(cfg.QuotaProject, creds.JSON), base: noReplay{base}},
 	}
 	opts := []option.ClientOption{option.WithHTTPClient(&hc)}
 	if cfg.Endpoint != "" {

@@ -1,6 +1,8 @@
 package client
 
 import (
+	"net/http"
+
 	v1 "google.golang.org/api/cloudidentity/v1"
 
 	"github.com/invitebatch/invitebatch/batch"
@@ -35,4 +37,31 @@ func operationError(st *v1.Status, method, customer, email string) *batch.APIErr
 	e.Ambiguous, e.NotSent = true, false
 	e.Msg += " (in the Operation of an accepted request: it may have taken effect)"
 	return e
+}
+
+// noReplay is the innermost RoundTripper of the API's requests. It clears
+// GetBody of a POST (send and cancel, the API's only POSTs): Go's HTTP/2
+// transport otherwise sends such a request again on its own when the server
+// resets the stream (PROTOCOL_ERROR, REFUSED_STREAM) or the connection goes
+// away, even after the body was written (golang/go#47635), and the tool
+// never learns of the second send. Without GetBody the transport retries
+// only a request whose body it had not begun to write, which the server
+// cannot have acted on; after that, the failure comes back as an error,
+// which after GotConn is ambiguous (read back before any second send).
+// HTTP/1 never replays a POST. http.Client's own redirect handling, above
+// this, keeps the request's GetBody.
+type noReplay struct{ base http.RoundTripper }
+
+func (t noReplay) RoundTrip(req *http.Request) (*http.Response, error) {
+	base := t.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	if req.Method != http.MethodPost || req.GetBody == nil {
+		return base.RoundTrip(req)
+	}
+	// A RoundTripper must not modify its request: a shallow copy.
+	r := req.WithContext(req.Context())
+	r.GetBody = nil
+	return base.RoundTrip(r)
 }

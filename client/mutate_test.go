@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
 
 	v1 "google.golang.org/api/cloudidentity/v1"
@@ -66,5 +69,73 @@ func TestOperationErrorIsAmbiguous(t *testing.T) {
 	// Reads have no Operation; operationError leaves them as classified.
 	if e := operationError(&v1.Status{Code: 8}, "get", customer, "a@x.com"); e.Ambiguous {
 		t.Errorf("get: %+v, want not ambiguous", e)
+	}
+}
+
+// bodyRecorder records, for each API request that reaches it, whether the
+// transport could replay its body (GetBody set).
+type bodyRecorder struct {
+	mu       sync.Mutex
+	replayed map[string]bool // method and path: GetBody != nil
+}
+
+func (b *bodyRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.Contains(r.URL.Path, "userinvitations") {
+		b.mu.Lock()
+		b.replayed[r.Method+" "+r.URL.Path] = r.GetBody != nil
+		b.mu.Unlock()
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestMutateCannotBeReplayed (review stop 11, finding 4): Go's HTTP/2
+// transport sends a request again on its own after a stream reset
+// (PROTOCOL_ERROR) or a GOAWAY, even after writing its body, whenever
+// GetBody can give the body again (golang/go#47635): a send the tool never
+// learns of. The send and cancel requests reach the transport without
+// GetBody, with an emulator and with credentials alike.
+func TestMutateCannotBeReplayed(t *testing.T) {
+	for _, creds := range []bool{false, true} {
+		t.Run(fmt.Sprint("credentials=", creds), func(t *testing.T) {
+			api := httptest.NewServer(&recorder{})
+			defer api.Close()
+			rec := &bodyRecorder{replayed: map[string]bool{}}
+			cfg := Config{Customer: customer, HTTPClient: &http.Client{Transport: rec}}
+			if creds {
+				tokens := &fakeTokenEndpoint{t: t, reply: func() (int, string) {
+					return 200, `{"access_token":"` + accessToken + `","token_type":"Bearer","expires_in":3600}`
+				}}
+				tokenSrv := httptest.NewServer(tokens)
+				defer tokenSrv.Close()
+				keyFile, _, pub := serviceAccountKey(t, tokenSrv.URL+"/token")
+				tokens.key = pub
+				cfg.Endpoint, cfg.CredentialsFile, cfg.ImpersonateUser = api.URL+"/", keyFile, admin
+			} else {
+				cfg.Emulator = api.Listener.Addr().String()
+			}
+			c, err := New(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range []string{"send", "cancel", "get"} {
+				if err := call(context.Background(), c, m, "a@x.com"); err != nil {
+					t.Fatalf("%s: %v", m, err)
+				}
+			}
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			posts := 0
+			for req, replayable := range rec.replayed {
+				if strings.HasPrefix(req, "POST ") {
+					posts++
+					if replayable {
+						t.Errorf("%s reached the transport with GetBody set: HTTP/2 may send it again unseen", req)
+					}
+				}
+			}
+			if posts != 2 {
+				t.Errorf("requests %v, want a send and a cancel POST", rec.replayed)
+			}
+		})
 	}
 }
