@@ -59,8 +59,10 @@ func (b *Builder) AddInvitation(inv batch.Invitation) {
 // AddLedger adds one ledger line; call it in the ledger's order.
 func (b *Builder) AddLedger(r reports.LedgerRecord) {
 	p := b.person(r.Email)
-	if r.Status == batch.LedgerSent {
-		p.sends = append(p.sends, r.Time.Unix())
+	// A `sent` no later than the last one puts back an earlier send after
+	// a refused re-send (batch.Ledger.Restore): not another email.
+	if t := r.Time.Unix(); r.Status == batch.LedgerSent && (len(p.sends) == 0 || t > p.sends[len(p.sends)-1]) {
+		p.sends = append(p.sends, t)
 	}
 	p.ledger, p.ledgerT = r.Status, r.Time.Unix()
 	b.src.LedgerLines++
