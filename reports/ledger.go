@@ -210,12 +210,7 @@ func (l *Ledger) Settle(email string, status batch.LedgerStatus) (wait func(cont
 	if err != nil {
 		return nil, err
 	}
-	return func(ctx context.Context) error {
-		if err := j.WaitShared(ctx, seq, settleGrace); err != nil {
-			return fmt.Errorf("ledger settle: %w", err)
-		}
-		return nil
-	}, nil
+	return sharedWait(j, seq, "ledger settle"), nil
 }
 
 // Restore records e as the entry of email again, with e's time rather than
@@ -235,15 +230,21 @@ func (l *Ledger) Restore(email string, e batch.LedgerEntry) (wait func(context.C
 	if err != nil {
 		return nil, err
 	}
-	return func(ctx context.Context) error {
-		if err := j.WaitShared(ctx, seq, settleGrace); err != nil {
-			return fmt.Errorf("ledger restore: %w", err)
-		}
-		return nil
-	}, nil
+	return sharedWait(j, seq, "ledger restore"), nil
 }
 
 // record appends a line stamped now and updates the index.
+// sharedWait returns the wait for record seq of j to be durable, in a
+// group commit (settleGrace), its error prefixed with what.
+func sharedWait(j *Journal, seq uint64, what string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if err := j.WaitShared(ctx, seq, settleGrace); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
+	}
+}
+
 func (l *Ledger) record(email string, st batch.LedgerStatus) (*Journal, uint64, error) {
 	return l.recordAt(email, st, l.now().UnixNano())
 }
