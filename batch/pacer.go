@@ -345,25 +345,13 @@ func (p *Pacer) Throttled() {
 	}
 	p.thr++
 	p.refused++
-	if p.probeOut {
-		// The probe's answer: still refusing. Pause twice as long.
-		p.probeOut = false
-		p.probe = min(2*p.probe, maxProbePause)
-		p.pause(now, p.probe)
-		return
-	}
-	if now.Before(p.pausedUntil) {
-		// The answer to a request that left before the pause began.
-		return
-	}
 	el := now.Sub(p.since)
-	if p.refused >= refuseAll || (p.ok == 0 && (p.probe > 0 || (el >= measureEvery && p.thr >= 2))) {
-		// The server refuses everything (a used-up quota window; the
-		// odd success is a request that left before it was used up):
-		// that measures no quota. Keep the rate; pause, then probe,
-		// pausing twice as long each time it still refuses.
-		p.probe = min(max(2*p.probe, firstProbePause), maxProbePause)
-		p.pause(now, p.probe)
+	// refuseAll in a row, or nothing accepted over a measuring interval:
+	// the server refuses everything (a used-up quota window; the odd
+	// success is a request that left before it was used up). That
+	// measures no quota: the rate stays, and the pacer probes.
+	all := p.refused >= refuseAll || (p.ok == 0 && (p.probe > 0 || (el >= measureEvery && p.thr >= 2)))
+	if p.probeRefusal(now, all) {
 		return
 	}
 	if el < measureEvery || (p.ok < 5 && el < 2*time.Second) {

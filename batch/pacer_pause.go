@@ -116,18 +116,26 @@ func (p *Pacer) accepted(now time.Time) {
 // after their hundred refusals.) p.mu must be held.
 func (p *Pacer) refusedAtRate(now time.Time) {
 	p.refused++
+	p.probeRefusal(now, p.refused >= refuseAll)
+}
+
+// probeRefusal takes a refusal while the server may be refusing
+// everything, and reports whether it did: the answer to a probe (pause
+// twice as long), the answer to a request that left before the pause began
+// (nothing to do), or, when all says the server refuses everything, a
+// pause before the first probe (or the next). p.mu must be held.
+func (p *Pacer) probeRefusal(now time.Time, all bool) bool {
 	switch {
 	case p.probeOut:
-		// The probe's answer: still refusing. Pause twice as long.
 		p.probeOut = false
-		p.probe = min(2*p.probe, maxProbePause)
-		p.pause(now, p.probe)
 	case now.Before(p.pausedUntil):
-		// The answer to a request that left before the pause began.
-	case p.refused >= refuseAll:
-		p.probe = min(max(2*p.probe, firstProbePause), maxProbePause)
-		p.pause(now, p.probe)
+		return true
+	case !all:
+		return false
 	}
+	p.probe = min(max(2*p.probe, firstProbePause), maxProbePause)
+	p.pause(now, p.probe)
+	return true
 }
 
 func maxTime(a, b time.Time) time.Time {
