@@ -44,13 +44,7 @@ func (r *Runner) decideCancel(ctx context.Context, t *tally, email string) (Outc
 	var intended, left bool
 	// closeIntent puts back what the ledger said before, once: the cancel
 	// after the intent certainly had no effect.
-	closeIntent := func() error {
-		if !intended {
-			return nil
-		}
-		intended = false
-		return r.restoreLedger(t, email, prior)
-	}
+	closeIntent := closeOnce(&intended, func() error { return r.restoreLedger(t, email, prior) })
 	ready := r.intendReady(email, LedgerCancelIntent, &intended, &left)
 	for try := 1; ; try++ {
 		err := r.callReady(ctx, t, MethodCancel, ready, func(ctx context.Context) error {

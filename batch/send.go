@@ -64,13 +64,7 @@ func (r *Runner) send(ctx context.Context, t *tally, email string, prev *Invitat
 	}
 	// closeIntent records that the send after the intent certainly did
 	// not go out, once.
-	closeIntent := func() error {
-		if !intended {
-			return nil
-		}
-		intended = false
-		return r.unsent(t, email, prior)
-	}
+	closeIntent := closeOnce(&intended, func() error { return r.unsent(t, email, prior) })
 	// The intent is written before every attempt: after a crash, the
 	// settle window runs from the intent's time, which must not precede the
 	// attempt. A refused attempt's intent is closed at once (see refused).
@@ -121,6 +115,18 @@ func (r *Runner) send(ctx context.Context, t *tally, email string, prev *Invitat
 		return OutcomeNone, "", errSettleLater
 	}
 	return Failed, ae.Msg, closeIntent()
+}
+
+// closeOnce returns the closing of an action's ledger intent: while *open,
+// it clears it and calls undo; after, it does nothing.
+func closeOnce(open *bool, undo func() error) func() error {
+	return func() error {
+		if !*open {
+			return nil
+		}
+		*open = false
+		return undo()
+	}
 }
 
 // refused reports whether err is a refusal that Caller.do retries and that
