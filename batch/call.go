@@ -242,6 +242,9 @@ func (r *Runner) callReady(ctx context.Context, t *tally, method string, ready, 
 		t.calls++
 		return fn(ctx)
 	}, nil)
+	if err == nil {
+		return nil // most calls: no errors.As, whose target escapes
+	}
 	var ae *APIError
 	if errors.As(err, &ae) && ae.Kind == KindForbidden {
 		return r.forbidden.Resolve(ctx, &r.caller, r.API, ae, func() { t.calls++ })

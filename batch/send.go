@@ -87,7 +87,9 @@ func (r *Runner) send(ctx context.Context, t *tally, email string, prev *Invitat
 	if err == nil {
 		// Debug: the report and the ledger are the record of every send,
 		// and addresses are personal data better kept out of logs.
-		r.Log.Debug("invitation sent", zap.String("email", email), zap.Bool("resend", prev != nil))
+		if ce := r.Log.Check(zap.DebugLevel, "invitation sent"); ce != nil {
+			ce.Write(zap.String("email", email), zap.Bool("resend", prev != nil))
+		}
 		return done, "", r.settleLedger(t, email, LedgerSent)
 	}
 	var ae *APIError
@@ -137,6 +139,9 @@ func closeOnce(open *bool, undo func() error) func() error {
 // next run reads back, which for an account too new to be listed makes the
 // row unconfirmed although nothing was sent.
 func refused(err error) bool {
+	if err == nil {
+		return false // most calls: no errors.As, whose target escapes
+	}
 	var ae *APIError
 	return errors.As(err, &ae) && !ae.Ambiguous && (ae.Kind == KindRetryable || ae.Kind == KindUnauthenticated)
 }
