@@ -85,7 +85,8 @@ func (r *Runner) byStateOrResend(ctx context.Context, t *tally, email string) (i
 		if r.DryRun {
 			return inv, WouldSend, fmt.Sprintf("would re-send: last email %s, %d sent", inv.Updated.UTC().Format(time.RFC3339), inv.MailsSent), true, nil
 		}
-		out, reason, err = r.send(ctx, t, email, &inv, 0)
+		prev := inv // escapes (send keeps it): only a re-send's row pays for it
+		out, reason, err = r.send(ctx, t, email, &prev, 0)
 		return inv, out, reason, true, err
 	}
 	if out, reason, final := byState(inv); final {
