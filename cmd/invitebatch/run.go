@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -160,38 +159,21 @@ func parseRunFlags(e env, name string, args []string) (*runOptions, error) {
 	// A cancel run has files of its own: it must not resume, or be
 	// mistaken for, the invite run over the same input. A dry run writes
 	// no checkpoint, and a report of its own.
+	// A dry run never overwrites the real run's report either: checkFiles.
 	prefix := ""
 	if o.cancel {
 		prefix = ".cancel"
-	}
-	realReport := ""
-	if o.file != "-" {
-		realReport = inputSibling(o.file, prefix+".report.csv")
 	}
 	switch {
 	case o.report == "" && o.dryRun:
 		o.report = inputSibling(o.file, prefix+".dryrun.report.csv")
 	case o.report == "":
-		o.report = realReport
-	case o.dryRun && realReport != "" && sameFile(o.report, realReport):
-		return nil, usagef("run: --dry-run --report %s: that is the real run's report; a dry run never overwrites it (its default is %s)",
-			o.report, inputSibling(o.file, prefix+".dryrun.report.csv"))
+		o.report = inputSibling(o.file, prefix+".report.csv")
 	}
 	if o.checkpoint == "" && o.file != "-" && !o.dryRun {
 		o.checkpoint = inputSibling(o.file, prefix+".checkpoint")
 	}
 	return o, nil
-}
-
-// sameFile reports whether a and b name one file: the same path, or one
-// file reached by two (a link, another spelling).
-func sameFile(a, b string) bool {
-	if filepath.Clean(a) == filepath.Clean(b) {
-		return true
-	}
-	fa, errA := os.Stat(a)
-	fb, errB := os.Stat(b)
-	return errA == nil && errB == nil && os.SameFile(fa, fb)
 }
 
 // sibling returns file's name without its extension, then suffix, in its

@@ -55,8 +55,9 @@ func (o *runOptions) checkFiles(command string) error {
 	}
 	// The input's checkpoints: this command's (a dry run has none, but
 	// must not replace the real run's) and the other command's (run,
-	// cancel), which no file of this run may replace either.
-	checkpoint, other, otherName := o.checkpoint, "", "cancel"
+	// cancel), which no file of this run may replace either; and for a
+	// dry run, the real run's report.
+	checkpoint, other, otherName, realReport := o.checkpoint, "", "cancel", ""
 	if o.file != "-" {
 		prefix, otherPrefix := "", ".cancel"
 		if o.cancel {
@@ -66,6 +67,9 @@ func (o *runOptions) checkFiles(command string) error {
 			checkpoint = inputSibling(o.file, prefix+".checkpoint")
 		}
 		other = inputSibling(o.file, otherPrefix+".checkpoint")
+		if o.dryRun {
+			realReport = inputSibling(o.file, prefix+".report.csv")
+		}
 	}
 	files := []reports.RunFile{
 		{Role: "the report (--report)", Path: o.report, Written: true},
@@ -75,6 +79,7 @@ func (o *runOptions) checkFiles(command string) error {
 		{Role: "the metrics file (--metrics-file)", Path: o.metricsFile, Written: true},
 		{Role: "the input", Path: o.file},
 		{Role: "the checkpoint of `" + otherName + "` over this input", Path: other},
+		{Role: "the real run's report (a dry run never overwrites it)", Path: realReport},
 		{Role: "the emulator seed (--emulator-seed)", Path: o.emulatorSeed},
 		{Role: "the credentials (--credentials)", Path: o.credentials},
 	}
