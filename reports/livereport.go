@@ -110,10 +110,6 @@ func (l *LiveReport) Record(r batch.Result) error {
 	return l.table.Record(r)
 }
 
-// Table returns the outcome table. Read it only after Stop, or before
-// Start: the run writes it meanwhile.
-func (l *LiveReport) Table() *CheckpointState { return l.table }
-
 // snapshot returns a copy of the table's outcomes and reasons, and how many
 // outcomes had been recorded.
 func (l *LiveReport) snapshot() (*CheckpointState, uint64) {
