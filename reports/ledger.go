@@ -233,7 +233,6 @@ func (l *Ledger) Restore(email string, e batch.LedgerEntry) (wait func(context.C
 	return sharedWait(j, seq, "ledger restore"), nil
 }
 
-// record appends a line stamped now and updates the index.
 // sharedWait returns the wait for record seq of j to be durable, in a
 // group commit (settleGrace), its error prefixed with what.
 func sharedWait(j *Journal, seq uint64, what string) func(context.Context) error {
@@ -245,6 +244,7 @@ func sharedWait(j *Journal, seq uint64, what string) func(context.Context) error
 	}
 }
 
+// record appends a line stamped now and updates the index.
 func (l *Ledger) record(email string, st batch.LedgerStatus) (*Journal, uint64, error) {
 	return l.recordAt(email, st, l.now().UnixNano())
 }

@@ -159,10 +159,10 @@ func (l *LiveReport) WriteFinal() error {
 
 // Start rewrites the report at once (a new run: its header; a resumed
 // run: after the interval), then every interval (longer for a large
-// report: see refreshWait) while new
-// outcomes come in, until Stop. A failed rewrite is tried again at the next
-// turn, and passed to warn if the one before worked: the run goes on, and
-// its final report is written after Stop.
+// report: see refreshWait) while new outcomes come in, until Stop. A
+// failed rewrite is tried again at the next turn, and passed to warn if
+// the one before worked: the run goes on, and its final report is written
+// after Stop (WriteFinal).
 func (l *LiveReport) Start(interval time.Duration, warn func(error)) {
 	ctx, cancel := context.WithCancel(context.Background())
 	l.stop, l.done, l.cancel = make(chan struct{}), make(chan struct{}), cancel

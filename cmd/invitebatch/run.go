@@ -358,9 +358,10 @@ func (o *runOptions) run(e env) (code int, err error) {
 	bar.finish()
 
 	// Whatever happened, the files record it: the report first (once the
-	// checkpoint holds every outcome durably), then a finished checkpoint, only when every row has its outcome and the
-	// report is written (a finished checkpoint makes the next run a new
-	// one, so a lost report could not be made again).
+	// checkpoint holds every outcome durably), then a finished checkpoint,
+	// only when every row has its outcome and the report is written (a
+	// finished checkpoint makes the next run a new one, so a lost report
+	// could not be made again).
 	if err := live.WriteFinal(); err != nil && runErr == nil {
 		runErr = err
 	}
