@@ -356,7 +356,7 @@ func ResumeCheckpoint(path string, state *CheckpointState, opts CheckpointOption
 // (or at Flush, Finish, Close); it returns an error if an earlier write
 // failed. Email is not recorded: the report has it.
 func (c *Checkpoint) Record(r batch.Result) error {
-	if r.Row <= 0 || r.Row > maxCheckpointRow || r.Outcome == batch.OutcomeNone || r.Outcome.String() == "unknown" {
+	if badResult(r) {
 		return fmt.Errorf("checkpoint: bad result for row %d", r.Row)
 	}
 	reason := r.Reason
@@ -384,6 +384,12 @@ func (c *Checkpoint) Record(r batch.Result) error {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	return nil
+}
+
+// badResult reports whether r is no row's final outcome: neither the
+// checkpoint nor the outcome table records it.
+func badResult(r batch.Result) bool {
+	return r.Row <= 0 || r.Row > maxCheckpointRow || r.Outcome == batch.OutcomeNone || r.Outcome.String() == "unknown"
 }
 
 func (c *Checkpoint) append(p []byte) {

@@ -141,7 +141,7 @@ func NewOutcomeTable() *CheckpointState {
 // Record sets r's outcome in memory: a CheckpointState is also the
 // in-memory sink from which the report is written.
 func (s *CheckpointState) Record(r batch.Result) error {
-	if r.Row <= 0 || r.Row > maxCheckpointRow || r.Outcome == batch.OutcomeNone || r.Outcome.String() == "unknown" {
+	if badResult(r) {
 		return fmt.Errorf("outcome table: bad result for row %d", r.Row)
 	}
 	s.set(r.Row, r.Outcome, r.Reason)
