@@ -38,7 +38,7 @@ func clientOptions(ctx context.Context, cfg Config) ([]option.ClientOption, stri
 			c := *cfg.HTTPClient
 			hc = &c
 		}
-		hc.Transport = noReplay{hc.Transport}
+		hc.Transport = outbound{base: hc.Transport}
 		opts := []option.ClientOption{option.WithEndpoint("http://" + host + "/"), option.WithHTTPClient(hc)}
 		return opts, "emulator (no credentials)", nil, nil
 	}
@@ -79,7 +79,7 @@ func clientOptions(ctx context.Context, cfg Config) ([]option.ClientOption, stri
 	}
 	hc.Transport = &oauth2.Transport{
 		Source: tokens,
-		Base:   quotaTransport{project: quotaProject(cfg.QuotaProject, creds.JSON), base: noReplay{base}},
+		Base:   outbound{project: quotaProject(cfg.QuotaProject, creds.JSON), base: base},
 	}
 	opts := []option.ClientOption{option.WithHTTPClient(&hc)}
 	if cfg.Endpoint != "" {
@@ -322,23 +322,3 @@ type tokenError struct{ err error }
 // Error holds no raw token response, which classifyToken also keeps out.
 func (e *tokenError) Error() string { return "access token: " + classifyToken(e.err, "token").Msg }
 func (e *tokenError) Unwrap() error { return e.err }
-
-// quotaTransport sets the quota project header (option.WithQuotaProject
-// does nothing together with option.WithHTTPClient).
-type quotaTransport struct {
-	project string
-	base    http.RoundTripper
-}
-
-func (t quotaTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	base := t.base
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	if t.project == "" {
-		return base.RoundTrip(req)
-	}
-	req = req.Clone(req.Context())
-	req.Header.Set("X-Goog-User-Project", t.project)
-	return base.RoundTrip(req)
-}

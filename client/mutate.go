@@ -39,29 +39,44 @@ func operationError(st *v1.Status, method, customer, email string) *batch.APIErr
 	return e
 }
 
-// noReplay is the innermost RoundTripper of the API's requests. It clears
-// GetBody of a POST (send and cancel, the API's only POSTs): Go's HTTP/2
-// transport otherwise sends such a request again on its own when the server
-// resets the stream (PROTOCOL_ERROR, REFUSED_STREAM) or the connection goes
-// away, even after the body was written (golang/go#47635), and the tool
-// never learns of the second send. Without GetBody the transport retries
-// only a request whose body it had not begun to write, which the server
-// cannot have acted on; after that, the failure comes back as an error,
-// which after GotConn is ambiguous (read back before any second send).
-// HTTP/1 never replays a POST. http.Client's own redirect handling, above
-// this, keeps the request's GetBody.
-type noReplay struct{ base http.RoundTripper }
+// outbound is the innermost RoundTripper of the API's requests, with
+// credentials and an emulator alike. It sets the quota project header, if
+// any (option.WithQuotaProject does nothing together with
+// option.WithHTTPClient), and clears GetBody of a POST (send and cancel,
+// the API's only POSTs): Go's HTTP/2 transport otherwise sends such a
+// request again on its own when the server resets the stream
+// (PROTOCOL_ERROR, REFUSED_STREAM) or the connection goes away, even after
+// the body was written (golang/go#47635), and the tool never learns of the
+// second send. Without GetBody the transport retries only a request whose
+// body it had not begun to write, which the server cannot have acted on;
+// after that, the failure comes back as an error, which after GotConn is
+// ambiguous (read back before any second send). HTTP/1 never replays a
+// POST. http.Client's own redirect handling, above this, keeps the
+// request's GetBody. Both changes are made on one copy of the request.
+type outbound struct {
+	project string
+	base    http.RoundTripper
+}
 
-func (t noReplay) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t outbound) RoundTrip(req *http.Request) (*http.Response, error) {
 	base := t.base
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	if req.Method != http.MethodPost || req.GetBody == nil {
+	replayable := req.Method == http.MethodPost && req.GetBody != nil
+	if t.project == "" && !replayable {
 		return base.RoundTrip(req)
 	}
-	// A RoundTripper must not modify its request: a shallow copy.
+	// A RoundTripper must not modify its request: a shallow copy, with
+	// its own header if that changes.
 	r := req.WithContext(req.Context())
 	r.GetBody = nil
+	if t.project != "" {
+		r.Header = req.Header.Clone()
+		if r.Header == nil {
+			r.Header = make(http.Header)
+		}
+		r.Header.Set("X-Goog-User-Project", t.project)
+	}
 	return base.RoundTrip(r)
 }

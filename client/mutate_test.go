@@ -139,3 +139,35 @@ func TestMutateCannotBeReplayed(t *testing.T) {
 		})
 	}
 }
+
+// roundTripFunc is an http.RoundTripper made of a function.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestOutboundCopiesOnce: the innermost transport sets the quota project
+// and clears GetBody on one copy, leaving the caller's request as it was.
+func TestOutboundCopiesOnce(t *testing.T) {
+	req, err := http.NewRequest(http.MethodPost, "http://x/v1/send", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got *http.Request
+	tr := outbound{project: "billing", base: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		got = r
+		return &http.Response{StatusCode: 200, Body: http.NoBody}, nil
+	})}
+	if _, err := tr.RoundTrip(req); err != nil {
+		t.Fatal(err)
+	}
+	if got == req || got.GetBody != nil || got.Header.Get("X-Goog-User-Project") != "billing" {
+		t.Errorf("transport got %p (caller's %p), GetBody set %v, quota project %q", got, req, got.GetBody != nil, got.Header.Get("X-Goog-User-Project"))
+	}
+	if req.GetBody == nil || req.Header.Get("X-Goog-User-Project") != "" {
+		t.Error("the caller's request was changed")
+	}
+	get, _ := http.NewRequest(http.MethodGet, "http://x/v1/get", nil)
+	if _, err := (outbound{base: tr.base}).RoundTrip(get); err != nil || got != get {
+		t.Errorf("a GET without a quota project was copied (%v)", err)
+	}
+}
