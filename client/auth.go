@@ -21,8 +21,8 @@ import (
 
 // clientOptions returns the options for the generated NewService, the
 // description of the principal and the token source the requests use (nil
-// for an emulator).
-func clientOptions(ctx context.Context, cfg Config) ([]option.ClientOption, string, *renewingSource, error) {
+// for an emulator). bounds are newTimeouts(cfg).
+func clientOptions(ctx context.Context, cfg Config, bounds timeouts) ([]option.ClientOption, string, *renewingSource, error) {
 	if cfg.Emulator != "" {
 		if cfg.Endpoint != "" || cfg.CredentialsFile != "" || cfg.ImpersonateUser != "" ||
 			cfg.ImpersonateServiceAccount != "" || cfg.QuotaProject != "" {
@@ -33,7 +33,7 @@ func clientOptions(ctx context.Context, cfg Config) ([]option.ClientOption, stri
 		// client's default transport layers (auth headers, OpenTelemetry),
 		// which cost a fifth of the tool's CPU per request against a local
 		// emulator.
-		hc := &http.Client{Transport: boundTransport(apiTransport(cfg.Conns), newTimeouts(cfg))}
+		hc := &http.Client{Transport: boundTransport(apiTransport(cfg.Conns), bounds)}
 		if cfg.HTTPClient != nil {
 			c := *cfg.HTTPClient
 			hc = &c
@@ -51,13 +51,13 @@ func clientOptions(ctx context.Context, cfg Config) ([]option.ClientOption, stri
 	if cfg.HTTPClient != nil {
 		ctx = context.WithValue(ctx, oauth2.HTTPClient, cfg.HTTPClient)
 	} else {
-		ctx = context.WithValue(ctx, oauth2.HTTPClient, tokenClient(newTimeouts(cfg)))
+		ctx = context.WithValue(ctx, oauth2.HTTPClient, tokenClient(bounds))
 	}
 	creds, principal, err := credentials(ctx, cfg)
 	if err != nil {
 		return nil, "", nil, err
 	}
-	tokens := &renewingSource{src: creds.TokenSource, timeout: newTimeouts(cfg).token(), renew: func() (oauth2.TokenSource, error) {
+	tokens := &renewingSource{src: creds.TokenSource, timeout: bounds.token(), renew: func() (oauth2.TokenSource, error) {
 		c, _, err := credentials(ctx, cfg)
 		if err != nil {
 			return nil, err
@@ -72,7 +72,7 @@ func clientOptions(ctx context.Context, cfg Config) ([]option.ClientOption, stri
 	// refuses with 401 would be sent again until it expires. The generated
 	// client still sets the User-Agent and x-goog-api-client headers.
 	var hc http.Client
-	base := http.RoundTripper(boundTransport(apiTransport(cfg.Conns), newTimeouts(cfg)))
+	base := http.RoundTripper(boundTransport(apiTransport(cfg.Conns), bounds))
 	if cfg.HTTPClient != nil {
 		hc = *cfg.HTTPClient
 		base = cfg.HTTPClient.Transport

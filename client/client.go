@@ -97,12 +97,13 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if err := checkCustomer(cfg.Customer); err != nil {
 		return nil, err
 	}
-	opts, principal, tokens, err := clientOptions(ctx, cfg)
+	bounds := newTimeouts(cfg)
+	opts, principal, tokens, err := clientOptions(ctx, cfg, bounds)
 	if err != nil {
 		return nil, err
 	}
 	ctx = context.WithoutCancel(ctx)
-	c := &Client{customer: cfg.Customer, principal: principal, tokens: tokens, bounds: newTimeouts(cfg)}
+	c := &Client{customer: cfg.Customer, principal: principal, tokens: tokens, bounds: bounds}
 	switch cfg.API {
 	case "", APIv1:
 		s, err := v1.NewService(ctx, opts...)
