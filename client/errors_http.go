@@ -176,8 +176,11 @@ func classifyHTTP(f httpFailure, method, customer, email string) *batch.APIError
 		// Not retried for hours: the run stops resumably (batch.QuotaStop).
 		e.Kind, e.Resets = batch.KindFatal, dailyReset(time.Now())
 		advice = dailyAdvice(e.Resets)
-	case c == http.StatusTooManyRequests:
+	case f.rateLimited():
 		e.Kind = batch.KindRetryable
+		if r := f.rateLimitReason(); r != "" {
+			e.Reason = r
+		}
 	case c == http.StatusNotImplemented:
 		// The method does not exist here: retrying cannot help, and
 		// nothing was done (contract: 5xx except 501).
@@ -185,10 +188,6 @@ func classifyHTTP(f httpFailure, method, customer, email string) *batch.APIError
 		e.Kind = batch.KindRetryable
 		e.Ambiguous = mutating(method)
 	case c == http.StatusForbidden:
-		if r := f.rateLimitReason(); r != "" {
-			e.Kind, e.Reason = batch.KindRetryable, r
-			break
-		}
 		switch {
 		case f.setupProblem():
 			// A reason or message that holds for the whole customer.
@@ -284,19 +283,20 @@ func (f httpFailure) rateLimitReason() string {
 	return ""
 }
 
+// rateLimited reports whether the failure refuses for a rate quota: a 429,
+// or a 403 with a rate-limit reason (some Google APIs refuse quota with
+// 403).
+func (f httpFailure) rateLimited() bool {
+	return f.code == http.StatusTooManyRequests || (f.code == http.StatusForbidden && f.rateLimitReason() != "")
+}
+
 // dailyQuotaRefusal reports whether the failure refuses for a daily quota:
-// a 429, or a 403 with a rate-limit reason (some Google APIs refuse quota
-// with 403), whose quota is per day (dailyQuota), or a 403 with the legacy
-// reason dailyLimitExceeded. The run stops resumably until midnight
-// Pacific time instead of retrying for hours.
+// a rate-quota refusal (rateLimited) whose quota is per day (dailyQuota),
+// or a 403 with the legacy reason dailyLimitExceeded. The run stops
+// resumably until midnight Pacific time instead of retrying for hours.
 func (f httpFailure) dailyQuotaRefusal() bool {
-	switch f.code {
-	case http.StatusTooManyRequests:
-		return dailyQuota(f)
-	case http.StatusForbidden:
-		return f.hasReason("dailyLimitExceeded") || (f.rateLimitReason() != "" && dailyQuota(f))
-	}
-	return false
+	return (f.rateLimited() && dailyQuota(f)) ||
+		(f.code == http.StatusForbidden && f.hasReason("dailyLimitExceeded"))
 }
 
 func (f httpFailure) hasReason(reasons ...string) bool {

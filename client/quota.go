@@ -5,11 +5,11 @@ import (
 	"time"
 )
 
-// dailyQuota reports whether a 429 is for a daily quota: its ErrorInfo's
-// quota_limit names a per-day limit (defaultPerDayPerProject, a "1/d"
-// unit), the limit's value is 0 (no quota at all), or the message says
-// "per day". Retrying such a 429 within the run cannot work: the quota
-// comes back at midnight Pacific time.
+// dailyQuota reports whether a rate-quota refusal (rateLimited) is for a
+// daily quota: its ErrorInfo's quota_limit names a per-day limit
+// (defaultPerDayPerProject, a "1/d" unit), the limit's value is 0 (no quota
+// at all), or the message says "per day". Retrying it within the run
+// cannot work: the quota comes back at midnight Pacific time.
 func dailyQuota(f httpFailure) bool {
 	limit := strings.ToLower(f.metadata["quota_limit"] + " " + f.metadata["quota_unit"])
 	for _, s := range []string{"perday", "per_day", "per-day", "daily", "/d/", "/d "} {
