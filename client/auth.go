@@ -262,21 +262,32 @@ func withSubject(principal, subject string) string {
 // retry would carry the same token again. (The sources of x/oauth2 have no
 // way to drop their cached token, hence the rebuild.)
 //
+// Token is called for every request (oauth2.Transport) and before every
+// send or cancel (Client.Ready). A call to src is bounded by timeout
+// (boundedToken: a goroutine and a timer), so the last token src gave is
+// kept and returned while it is valid, without calling src: only a call
+// that may fetch a token pays for the bound. Callers do not wait for one
+// another: each that finds no valid token calls src, as before.
+//
 // Errors of Token are marked as *tokenError, so that Classify can tell them
 // from API errors.
 type renewingSource struct {
 	renew   func() (oauth2.TokenSource, error)
-	timeout time.Duration // bounds each Token call (0: tokenTimeout)
+	timeout time.Duration // bounds each call of src (0: tokenTimeout)
 
 	mu  sync.Mutex
 	src oauth2.TokenSource
-	gen uint64 // how many times src was replaced
+	tok *oauth2.Token // the last token of src, nil if none
+	gen uint64        // how many times src was replaced
 }
 
 func (s *renewingSource) Token() (*oauth2.Token, error) {
 	s.mu.Lock()
-	src := s.src
+	src, tok, gen := s.src, s.tok, s.gen
 	s.mu.Unlock()
+	if tok.Valid() {
+		return tok, nil
+	}
 	d := s.timeout
 	if d <= 0 {
 		d = tokenTimeout
@@ -285,6 +296,11 @@ func (s *renewingSource) Token() (*oauth2.Token, error) {
 	if err != nil {
 		return nil, &tokenError{err}
 	}
+	s.mu.Lock()
+	if s.gen == gen {
+		s.tok = t
+	}
+	s.mu.Unlock()
 	return t, nil
 }
 
@@ -312,7 +328,7 @@ func (s *renewingSource) invalidate(gen uint64) {
 	if err != nil {
 		return
 	}
-	s.src = src
+	s.src, s.tok = src, nil
 	s.gen++
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -176,3 +177,31 @@ func TestTransportBounds(t *testing.T) {
 type hangingSource struct{}
 
 func (hangingSource) Token() (*oauth2.Token, error) { select {} }
+
+// countingSource gives a new token valid for an hour on every call.
+type countingSource struct{ calls atomic.Int32 }
+
+func (s *countingSource) Token() (*oauth2.Token, error) {
+	n := s.calls.Add(1)
+	return &oauth2.Token{AccessToken: fmt.Sprint("t", n), Expiry: time.Now().Add(time.Hour)}, nil
+}
+
+// TestRenewingSourceKeepsValidToken: a valid token is returned without
+// calling the source again (and so without boundedToken's goroutine and
+// timer for every request); after invalidate, the fresh source is asked.
+func TestRenewingSourceKeepsValidToken(t *testing.T) {
+	first, second := &countingSource{}, &countingSource{}
+	s := &renewingSource{src: first, renew: func() (oauth2.TokenSource, error) { return second, nil }}
+	for range 3 {
+		if tok, err := s.Token(); err != nil || tok.AccessToken != "t1" {
+			t.Fatalf("Token() = %v, %v; want t1", tok, err)
+		}
+	}
+	if n := first.calls.Load(); n != 1 {
+		t.Errorf("source called %d times for a token still valid, want 1", n)
+	}
+	s.invalidate(s.generation())
+	if _, err := s.Token(); err != nil || second.calls.Load() != 1 {
+		t.Errorf("after invalidate: %v, renewed source called %d times, want 1", err, second.calls.Load())
+	}
+}
